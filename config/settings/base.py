@@ -1,0 +1,224 @@
+"""Settings read from the environment. Embedded defaults (SQLite, a local Redis) serve `make run`."""
+
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        # Without a key from the environment a throwaway one is made per data dir, never committed.
+        _key_file = Path(env("PSC_VAR_DIR", default=str(BASE_DIR / "var"))) / "secret_key"
+        _key_file.parent.mkdir(parents=True, exist_ok=True)
+        if not _key_file.exists():
+            from django.core.management.utils import get_random_secret_key
+
+            _key_file.write_text(get_random_secret_key())
+            _key_file.chmod(0o600)
+        SECRET_KEY = _key_file.read_text().strip()
+    else:
+        SECRET_KEY = "insecure-development-key"
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+VAR_DIR = Path(env("PSC_VAR_DIR", default=str(BASE_DIR / "var")))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "channels",
+    "geo",
+    "fleet",
+    "calls",
+    "accounts",
+    "dispatch",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'psc119.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # SQLite has no row locks: IMMEDIATE transactions make writers queue, so the same invariants hold.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "id"
+LANGUAGES = [("id", "Bahasa Indonesia"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env("TIME_ZONE", default="Asia/Jakarta")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# Bodies beyond this are refused with 400 before any parsing (1 MB notes included).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=512 * 1024)
+
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": env("CHANNELS_PREFIX", default="psc119"),
+            "capacity": 1000,
+            "expiry": 30,
+        },
+    }
+}
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 3600,
+    "socket_timeout": 5,
+    "socket_connect_timeout": 5,
+}
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="dispatch")
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-sweep": {"task": "dispatch.tasks.sweep", "schedule": env.float("SWEEP_SECONDS", default=10.0)},
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "accounts.errors.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PSC 119 dispatch API",
+    "VERSION": "1",
+    "DESCRIPTION": "Calls, incidents, units and assignments for an ambulance control room.",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Dispatch policy -------------------------------------------------------------------------
+DISPATCH = {
+    "ACK_TIMEOUT_SECONDS": env.int("DISPATCH_ACK_TIMEOUT_SECONDS", default=60),
+    # Priority 1 prefers ALS: a BLS unit is counted this much slower when ranking for priority 1.
+    "ALS_PREFERENCE_SECONDS": env.int("DISPATCH_ALS_PREFERENCE_SECONDS", default=180),
+    "DUPLICATE_WINDOW_SECONDS": env.int("DISPATCH_DUPLICATE_WINDOW_SECONDS", default=1800),
+    "DUPLICATE_DISTANCE_M": env.float("DISPATCH_DUPLICATE_DISTANCE_M", default=250.0),
+    "POSITION_STALE_SECONDS": env.int("DISPATCH_POSITION_STALE_SECONDS", default=600),
+    "REPLAY_MAX_EVENTS": env.int("DISPATCH_REPLAY_MAX_EVENTS", default=5000),
+    "STUCK_PENDING_SECONDS": env.int("DISPATCH_STUCK_PENDING_SECONDS", default=15),
+}
+
+# --- Geography and routing -------------------------------------------------------------------
+GEO = {
+    # Geodesic fallback: straight line x circuity at an assumed urban ambulance speed.
+    "CIRCUITY_FACTOR": env.float("GEO_CIRCUITY_FACTOR", default=1.4),
+    "URBAN_SPEED_KMH": env.float("GEO_URBAN_SPEED_KMH", default=30.0),
+    "ROAD_ENGINE": env("ROAD_ENGINE", default=""),  # "", "osrm" (in-process) or "osrm-http"
+    "OSRM_DATA": env("OSRM_DATA", default=""),
+    "OSRM_URL": env("OSRM_URL", default=""),
+    "SERVICE_AREA_BUFFER_M": env.float("SERVICE_AREA_BUFFER_M", default=500.0),
+    "DEFAULT_PHONE_REGION": env("DEFAULT_PHONE_REGION", default="ID"),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.channels.server": {"level": "WARNING"}},
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+    CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", False) else None
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Publishing to a broker that is down must not hold a request for long: the sweeper re-drives the work.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "UnitStatusEnum": "fleet.models.UnitStatus",
+    "AssignmentStatusEnum": "dispatch.models.AssignmentStatus",
+    "IncidentStatusEnum": "calls.models.IncidentStatus",
+}
+SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["rest_framework.permissions.IsAuthenticated"]

@@ -1,0 +1,16 @@
+"""Test settings: PostgreSQL and Redis, as in production."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/psc119")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("CHANNELS_PREFIX", f"psc119-test-{os.getpid()}")
+
+from config.settings.base import *  # noqa: F403
+from config.settings.base import env
+
+SECRET_KEY = "test-only-key"
+DEBUG = False
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# In-process tests call task functions directly; the e2e suite runs a real worker on Redis.
+CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="memory://")

@@ -1,0 +1,29 @@
+from typing import Any
+
+from django.contrib import admin
+
+from dispatch.models import Assignment, Event, StatusChange
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "incident", "unit", "status", "assigned_at"]
+    list_filter = ["status"]
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False  # state moves through the services only
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Event, StatusChange)
+class RecordAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,88 @@
+"""Representations shared by REST answers, WebSocket events and snapshots (one shape per object)."""
+
+from typing import Any
+
+from rest_framework import serializers
+
+from calls.models import Incident
+from calls.serializers import CallSerializer, IncidentSummarySerializer
+from dispatch.models import ACTIVE_STATUSES, Assignment
+from fleet.models import Unit
+from fleet.serializers import StationSerializer, UnitBriefSerializer
+from geo.points import LocationField
+
+
+class HospitalBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class AssignmentSerializer(serializers.ModelSerializer):
+    incident = IncidentSummarySerializer(read_only=True)
+    unit = UnitBriefSerializer(read_only=True)
+    hospital = HospitalBriefSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Assignment
+        fields = [
+            "id", "incident", "unit", "status", "eta_seconds", "distance_m", "source", "hospital", "assigned_at",
+            "acknowledged_at", "en_route_at", "on_scene_at", "transporting_at", "at_hospital_at", "cleared_at",
+            "ended_at", "ended_reason", "automatic",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+
+class AssignmentWithRouteSerializer(AssignmentSerializer):
+    """The crew's view: the same assignment plus the road route to the scene."""
+
+    route = serializers.JSONField(read_only=True)
+
+    class Meta(AssignmentSerializer.Meta):
+        fields = [*AssignmentSerializer.Meta.fields, "route"]
+        read_only_fields = fields
+
+
+class ActiveAssignmentBriefSerializer(serializers.ModelSerializer):
+    incident = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Assignment
+        fields = ["id", "status", "incident"]
+
+    def get_incident(self, obj: Assignment) -> dict[str, Any]:
+        return {"id": obj.incident_id, "number": obj.incident.number, "priority": obj.incident.priority}
+
+
+class UnitSerializer(serializers.ModelSerializer):
+    location = LocationField(source="*", read_only=True)
+    station = StationSerializer(read_only=True, allow_null=True)
+    active_assignment = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Unit
+        fields = [
+            "id", "call_sign", "kind", "owner", "status", "status_reason", "status_at", "location", "location_at",
+            "heading", "speed", "accuracy", "capacity", "station", "active_assignment",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_active_assignment(self, obj: Unit) -> dict[str, Any] | None:
+        active = getattr(obj, "active_assignments", None)
+        if active is None:
+            active = [
+                a for a in obj.assignments.select_related("incident").filter(status__in=ACTIVE_STATUSES)
+            ]
+        return ActiveAssignmentBriefSerializer(active[0]).data if active else None
+
+
+class IncidentSerializer(IncidentSummarySerializer):
+    calls = CallSerializer(many=True, read_only=True)
+    assignments = AssignmentSerializer(many=True, read_only=True)
+
+    class Meta(IncidentSummarySerializer.Meta):
+        model = Incident
+        fields = [
+            *IncidentSummarySerializer.Meta.fields, "geocoding", "notes", "calls", "assignments", "created_at",
+            "updated_at", "closed_at", "cancel_reason",
+        ]  # fmt: skip
+        read_only_fields = fields

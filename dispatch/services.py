@@ -1,0 +1,764 @@
+"""Writes that change who goes where. Each takes its row locks first (incident, then unit, then assignment),
+changes state, records events last, and leaves tasks and broadcasts to after the commit."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from geopy.distance import geodesic
+
+from accounts.errors import Conflict
+from calls.models import OPEN_STATUSES, Call, Incident, IncidentStatus
+from dispatch import events
+from dispatch.models import (
+    ACTIVE_STATUSES,
+    UNIT_STATUS_FOR,
+    Assignment,
+    AssignmentStatus,
+    StatusChange,
+)
+from dispatch.ranking import units_free_for, units_ranked_for
+from fleet.models import FREE_STATUSES, Unit, UnitPosition, UnitStatus
+from geo.models import Facility
+from geo.points import LatLon
+from geo.regions import locate
+from geo.routing import route_between, travel_times_to
+
+log = logging.getLogger(__name__)
+S = AssignmentStatus
+
+
+class NotFound(Exception):
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
+        self.what = what
+
+
+class Invalid(Exception):
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("invalid")
+        self.fields = fields
+
+
+def _tasks() -> Any:
+    from dispatch import tasks  # tasks import services; import lazily to keep the cycle out of load time
+
+    return tasks
+
+
+def _enqueue(task_name: str, *args: Any, countdown: float | None = None) -> None:
+    """Send a task once the transaction commits. A broker that is down loses nothing: the sweeper re-drives."""
+    task = getattr(_tasks(), task_name)
+    transaction.on_commit(lambda: task.apply_async(args, countdown=countdown), robust=True)
+
+
+# --- Calls and incidents ------------------------------------------------------------------------
+
+
+@dataclass
+class CallRecorded:
+    call: Call
+    incident: Incident
+    created: bool
+    possible_duplicates: list[Incident] = field(default_factory=list)
+
+
+def _place(incident: Incident) -> None:
+    if not incident.has_place:
+        return
+    assert incident.lat is not None
+    assert incident.lon is not None
+    placement = locate(LatLon(incident.lat, incident.lon))
+    incident.kecamatan, incident.kelurahan = placement.kecamatan, placement.kelurahan
+    incident.outside_service_area = placement.inside_service_area is False
+
+
+def incidents_possibly_duplicate(
+    *, phone: str, location: LatLon | None, exclude_id: int = 0
+) -> list[Incident]:
+    """Open incidents from the same number, or near the same place, within the duplicate window."""
+    cfg = settings.DISPATCH
+    since = timezone.now() - timedelta(seconds=cfg["DUPLICATE_WINDOW_SECONDS"])
+    recent = Incident.objects.filter(status__in=OPEN_STATUSES, received_at__gte=since).exclude(id=exclude_id)
+    by_phone = set(recent.filter(calls__caller_phone=phone).values_list("id", flat=True))
+    near: set[int] = set()
+    if location is not None:
+        radius_deg = cfg["DUPLICATE_DISTANCE_M"] / 111_000 * 1.5
+        boxed = recent.filter(
+            lat__range=(location.lat - radius_deg, location.lat + radius_deg),
+            lon__range=(location.lon - radius_deg, location.lon + radius_deg),
+        ).values_list("id", "lat", "lon")
+        near = {
+            pk
+            for pk, lat, lon in boxed
+            if geodesic((lat, lon), (location.lat, location.lon)).meters <= cfg["DUPLICATE_DISTANCE_M"]
+        }
+    ids = by_phone | near
+    from dispatch.selectors import incidents_with_detail
+
+    return list(incidents_with_detail().filter(id__in=ids).order_by("-received_at")) if ids else []
+
+
+def call_record(
+    *,
+    user: Any,
+    caller_phone: str,
+    complaint: str,
+    priority: int,
+    caller_name: str = "",
+    location: LatLon | None = None,
+    address: str = "",
+    patient_count: int = 1,
+    notes: str = "",
+    incident_id: int | None = None,
+    client_id: uuid.UUID | None = None,
+) -> CallRecorded:
+    """Record a 119 call: a new incident, or attached to `incident_id` (never a second dispatch).
+
+    Same `client_id` twice → the first call, unchanged. Locks the attached incident. After commit: geocoding
+    (address only) or auto-dispatch (a place inside the service area), or an alert (outside it).
+    """
+    if client_id is not None:
+        existing = Call.objects.select_related("incident").filter(client_id=client_id).first()
+        if existing is not None:
+            return CallRecorded(existing, existing.incident, created=False)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            result = _call_record_locked(
+                user=user, now=now, caller_phone=caller_phone, complaint=complaint, priority=priority,
+                caller_name=caller_name, location=location, address=address, patient_count=patient_count,
+                notes=notes, incident_id=incident_id, client_id=client_id,
+            )  # fmt: skip
+    except IntegrityError:
+        # Two requests raced with the same client_id: the other one won; answer with its call.
+        if client_id is None:
+            raise
+        existing = Call.objects.select_related("incident").get(client_id=client_id)
+        return CallRecorded(existing, existing.incident, created=False)
+    result.possible_duplicates = incidents_possibly_duplicate(
+        phone=caller_phone, location=location, exclude_id=result.incident.id
+    )
+    return result
+
+
+def _call_record_locked(
+    *,
+    user: Any,
+    now: datetime,
+    caller_phone: str,
+    complaint: str,
+    priority: int,
+    caller_name: str,
+    location: LatLon | None,
+    address: str,
+    patient_count: int,
+    notes: str,
+    incident_id: int | None,
+    client_id: uuid.UUID | None,
+) -> CallRecorded:
+    attach = incident_id is not None
+    if attach:
+        try:
+            incident = Incident.objects.select_for_update().get(pk=int(incident_id))  # type: ignore[arg-type]
+        except Incident.DoesNotExist:
+            raise Invalid({"incident": "No such incident."}) from None
+        if not incident.is_open:
+            raise Conflict("The incident is closed; record a new one.", code="incident_closed")
+    else:
+        incident = Incident(
+            priority=priority,
+            complaint=complaint,
+            lat=location.lat if location else None,
+            lon=location.lon if location else None,
+            address=address,
+            patient_count=patient_count,
+            notes=notes,
+            received_at=now,
+            created_by=user if getattr(user, "is_authenticated", False) else None,
+            geocoding=Incident.Geocoding.NOT_NEEDED if location else Incident.Geocoding.PENDING,
+        )
+        _place(incident)
+        incident.save()
+        local = timezone.localtime(now)
+        incident.number = f"{local:%Y%m%d}-{incident.pk:05d}"
+        incident.save(update_fields=["number"])
+    call = Call.objects.create(
+        incident=incident,
+        client_id=client_id,
+        caller_phone=caller_phone,
+        caller_name=caller_name,
+        lat=location.lat if location else None,
+        lon=location.lon if location else None,
+        address=address,
+        complaint=complaint,
+        priority=priority,
+        patient_count=patient_count,
+        notes=notes,
+        received_at=now,
+        recorded_by=user if getattr(user, "is_authenticated", False) else None,
+    )
+    changed_unit_ids: list[int] = []
+    if attach:
+        # A second caller may know more: the worse priority and the larger count win; the place is kept.
+        incident.priority = min(incident.priority, priority)
+        incident.patient_count = max(incident.patient_count, patient_count)
+        if not incident.has_place and location is not None:
+            incident.lat, incident.lon = location.lat, location.lon
+            incident.geocoding = Incident.Geocoding.NOT_NEEDED
+            _place(incident)
+        incident.save()
+        changed_unit_ids = list(
+            incident.assignments.filter(status__in=ACTIVE_STATUSES).values_list("unit_id", flat=True)
+        )
+    incident = _incident_fresh(incident.pk)
+    if attach:
+        events.call_created(call, actor=user)
+        events.incident_updated(incident, actor=user, unit_ids=changed_unit_ids)
+    else:
+        events.incident_created(incident, actor=user)
+        events.call_created(call, actor=user)
+    _after_place_known(incident)
+    return CallRecorded(call, incident, created=True)
+
+
+def _incident_fresh(pk: int) -> Incident:
+    from dispatch.selectors import incidents_with_detail
+
+    return incidents_with_detail().get(pk=pk)
+
+
+def _after_place_known(incident: Incident) -> None:
+    """Inside a transaction: what follows once an incident's place is (or is not yet) known."""
+    if not incident.is_open or incident.status != IncidentStatus.PENDING:
+        return
+    if not incident.has_place:
+        if incident.geocoding == Incident.Geocoding.PENDING:
+            _enqueue("geocode_incident", incident.id)
+        return
+    if incident.outside_service_area:
+        events.alert(
+            "outside_service_area",
+            "Lokasi di luar wilayah layanan: tidak ditugaskan otomatis.",
+            incident=incident,
+        )
+        return
+    _enqueue("dispatch_incident", incident.id)
+
+
+def incident_place_set(
+    *, incident_id: int, location: LatLon | None, found: bool, user: Any = None
+) -> Incident:
+    """Geocoding's answer for an address-only incident; locks the incident; dispatches when found."""
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().get(pk=incident_id)
+        if incident.has_place or incident.geocoding != Incident.Geocoding.PENDING:
+            return incident
+        if found and location is not None:
+            incident.lat, incident.lon = location.lat, location.lon
+            incident.geocoding = Incident.Geocoding.FOUND
+            _place(incident)
+        else:
+            incident.geocoding = Incident.Geocoding.NOT_FOUND
+        incident.save()
+        incident = _incident_fresh(incident.pk)
+        events.incident_updated(incident, actor=user)
+        if not found:
+            events.alert(
+                "address_not_found", "Alamat tidak ditemukan: tentukan lokasi di peta.", incident=incident
+            )
+        _after_place_known(incident)
+    return incident
+
+
+# --- Status bookkeeping ------------------------------------------------------------------------
+
+
+def _incident_status_from(incident: Incident, assignments: list[Assignment]) -> str:
+    active = [a for a in assignments if a.is_active]
+    if not active:
+        if any(a.status == S.CLEARED for a in assignments):
+            return IncidentStatus.CLOSED
+        return IncidentStatus.PENDING
+    statuses = {a.status for a in active}
+    if statuses & {S.TRANSPORTING, S.AT_HOSPITAL}:
+        return IncidentStatus.TRANSPORTING
+    if S.ON_SCENE in statuses:
+        return IncidentStatus.ON_SCENE
+    return IncidentStatus.DISPATCHED
+
+
+def _incident_refresh_status(incident: Incident, *, by: Any, at: datetime) -> bool:
+    """Recompute an open incident's status from its assignments; True when it changed."""
+    if not incident.is_open:
+        return False
+    new = _incident_status_from(incident, list(incident.assignments.all()))
+    if new == incident.status:
+        return False
+    StatusChange.objects.create(
+        subject=StatusChange.Subject.INCIDENT, incident=incident, from_status=incident.status, to_status=new,
+        at=at, by=_who(by),
+    )  # fmt: skip
+    incident.status = new
+    if new == IncidentStatus.CLOSED:
+        incident.closed_at = at
+    incident.save(update_fields=["status", "closed_at", "updated_at"])
+    return True
+
+
+def _who(user: Any) -> Any:
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _unit_set(unit: Unit, status: str, *, by: Any, at: datetime, reason: str = "") -> None:
+    if unit.status == status and unit.status_reason == reason:
+        return
+    StatusChange.objects.create(
+        subject=StatusChange.Subject.UNIT, unit=unit, from_status=unit.status, to_status=status, at=at,
+        by=_who(by), reason=reason,
+    )  # fmt: skip
+    unit.status, unit.status_reason, unit.status_at = status, reason, at
+    unit.save(update_fields=["status", "status_reason", "status_at"])
+
+
+def _lock_unit(unit_id: int) -> Unit:
+    try:
+        return Unit.objects.select_for_update(of=("self",)).select_related("station").get(pk=unit_id)
+    except Unit.DoesNotExist:
+        raise NotFound("unit") from None
+
+
+# --- Assignments -------------------------------------------------------------------------------
+
+
+def _assignment_start(
+    *,
+    incident: Incident,
+    unit: Unit,
+    by: Any,
+    automatic: bool,
+    eta: float | None,
+    distance: float | None,
+    source: str,
+) -> Assignment:
+    """With incident and unit locked: create the assignment, move the unit, schedule the ack timeout."""
+    now = timezone.now()
+    route = None
+    origin = _unit_position(unit)
+    if origin is not None and incident.has_place:
+        assert incident.lat is not None
+        assert incident.lon is not None
+        found = route_between(origin=origin, destination=LatLon(incident.lat, incident.lon))
+        route = found.geometry
+    assignment = Assignment.objects.create(
+        incident=incident, unit=unit, status=S.ASSIGNED, eta_seconds=None if eta is None else round(eta, 1),
+        distance_m=None if distance is None else round(distance, 1),
+        source=source, route=route, assigned_at=now, assigned_by=_who(by), automatic=automatic,
+    )  # fmt: skip
+    StatusChange.objects.create(
+        subject=StatusChange.Subject.ASSIGNMENT, assignment=assignment, to_status=S.ASSIGNED, at=now, by=_who(by),
+        reason="automatic" if automatic else "manual",
+    )  # fmt: skip
+    _unit_set(unit, UnitStatus.ASSIGNED, by=by, at=now)
+    _incident_refresh_status(incident, by=by, at=now)
+    incident = _incident_fresh(incident.pk)
+    assignment = Assignment.objects.select_related("incident", "unit", "hospital").get(pk=assignment.pk)
+    events.assignment_created(assignment, actor=by)
+    events.unit_updated(_unit_fresh(unit.pk), actor=by)
+    events.incident_updated(incident, actor=by)
+    # The sweeper expires it too, should this timer be lost with a worker.
+    _enqueue("expire_assignment", assignment.id, countdown=settings.DISPATCH["ACK_TIMEOUT_SECONDS"])
+    return assignment
+
+
+def _unit_position(unit: Unit) -> LatLon | None:
+    if unit.lat is not None and unit.lon is not None:
+        return LatLon(unit.lat, unit.lon)
+    if unit.station is not None:
+        return LatLon(unit.station.lat, unit.station.lon)
+    return None
+
+
+def _unit_fresh(pk: int) -> Unit:
+    from dispatch.selectors import units_with_assignment
+
+    return units_with_assignment().get(pk=pk)
+
+
+def incident_dispatch_auto(*, incident_id: int, alert_if_none: bool = True) -> Assignment | None:
+    """Give the incident the best free unit, if it still needs one.
+
+    Locks the incident, then claims units best-first with SKIP LOCKED so concurrent workers never wait on
+    or share a unit; the partial unique constraint is the last word. No unit → alert (once per call site).
+    """
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
+        if incident is None or incident.status != IncidentStatus.PENDING or not incident.has_place:
+            return None
+        if incident.outside_service_area:
+            return None
+        if incident.assignments.filter(status__in=ACTIVE_STATUSES).exists():
+            return None
+        tried = incident.assignments.filter(status__in=[S.DECLINED, S.EXPIRED]).values_list(
+            "unit_id", flat=True
+        )
+        candidates = units_ranked_for(incident, list(units_free_for(incident, exclude_unit_ids=tried)))
+        for candidate in candidates:
+            unit = (
+                Unit.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("station")
+                .filter(pk=candidate.unit.pk, status__in=FREE_STATUSES)
+                .first()
+            )
+            if unit is None or unit.assignments.filter(status__in=ACTIVE_STATUSES).exists():
+                continue
+            try:
+                with transaction.atomic():
+                    return _assignment_start(
+                        incident=incident, unit=unit, by=None, automatic=True, eta=candidate.leg.duration_s,
+                        distance=candidate.leg.distance_m, source=candidate.leg.source,
+                    )  # fmt: skip
+            except IntegrityError:
+                log.warning("unit %s was taken concurrently; trying the next", unit.pk)
+                continue
+        if alert_if_none:
+            events.alert("no_unit_available", "Tidak ada unit siaga: kejadian menunggu.", incident=incident)
+    return None
+
+
+def assignment_create(
+    *, incident_id: int, unit_id: int, by: Any, replace_id: int | None = None
+) -> Assignment:
+    """A dispatcher's choice: send `unit_id`, optionally replacing one of the incident's active assignments.
+
+    Locks incident, unit, then the replaced assignment. 409 if the unit is not free or the incident is over.
+    """
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
+        if incident is None:
+            raise NotFound("incident")
+        if not incident.is_open:
+            raise Conflict("The incident is closed or cancelled.", code="incident_closed")
+        if not Unit.objects.filter(pk=unit_id).exists():
+            raise Invalid({"unit": "No such unit."})
+        replaced: Assignment | None = None
+        if replace_id is not None:
+            replaced_unit_id = (
+                Assignment.objects.filter(pk=replace_id, incident=incident)
+                .values_list("unit_id", flat=True)
+                .first()
+            )
+            if replaced_unit_id is None:
+                raise Invalid({"replace": "No such assignment on this incident."})
+            if replaced_unit_id == unit_id:
+                raise Conflict("That unit already holds this assignment.", code="same_unit")
+            # Units in id order, so that two dispatchers swapping units cannot deadlock.
+            locked = {u.pk: u for u in Unit.objects.select_for_update(of=("self",)).select_related("station")
+                      .filter(pk__in=sorted([unit_id, replaced_unit_id])).order_by("pk")}  # fmt: skip
+            unit = locked[unit_id]
+            replaced = Assignment.objects.select_for_update().get(pk=replace_id)
+            if not replaced.is_active:
+                raise Conflict("The assignment to replace has already ended.", code="assignment_ended")
+        else:
+            unit = _lock_unit(unit_id)
+        if not unit.is_free or unit.assignments.filter(status__in=ACTIVE_STATUSES).exists():
+            raise Conflict(f"Unit {unit.call_sign} is not free ({unit.status}).", code="unit_not_free")
+        if replaced is not None:
+            _assignment_end(
+                replaced, S.CANCELLED, by=by, at=timezone.now(), reason="reassigned", redispatch=False
+            )
+        origin = _unit_position(unit)
+        leg = None
+        if origin is not None and incident.lat is not None and incident.lon is not None:
+            leg = travel_times_to(destination=LatLon(incident.lat, incident.lon), origins=[origin])[0]
+        return _assignment_start(
+            incident=incident, unit=unit, by=by, automatic=False,
+            eta=leg.duration_s if leg else None, distance=leg.distance_m if leg else None,
+            source=leg.source if leg else "geodesic",
+        )  # fmt: skip
+
+
+def _assignment_end(
+    assignment: Assignment,
+    status: str,
+    *,
+    by: Any,
+    at: datetime,
+    reason: str,
+    redispatch: bool,
+    client_id: uuid.UUID | None = None,
+) -> None:
+    """With incident, unit and assignment locked: end it and free (or mark) the unit."""
+    previous = assignment.status
+    assignment.status = status
+    assignment.ended_at = at
+    assignment.ended_reason = reason or status
+    if status == S.CLEARED:
+        assignment.cleared_at = at
+    assignment.save()
+    StatusChange.objects.create(
+        subject=StatusChange.Subject.ASSIGNMENT, assignment=assignment, from_status=previous, to_status=status,
+        at=at, by=_who(by), reason=reason, client_id=client_id,
+    )  # fmt: skip
+    unit = assignment.unit
+    if status == S.EXPIRED:
+        _unit_set(unit, UnitStatus.OUT_OF_SERVICE, by=by, at=at, reason="ack_timeout")
+    elif status == S.CLEARED or previous in (S.EN_ROUTE, S.ON_SCENE, S.TRANSPORTING, S.AT_HOSPITAL):
+        _unit_set(unit, UnitStatus.RETURNING, by=by, at=at)
+    else:
+        _unit_set(unit, UnitStatus.AVAILABLE, by=by, at=at)
+    if unit.is_free:
+        _enqueue("serve_queue")
+    if redispatch and assignment.incident.is_open:
+        _enqueue("dispatch_incident", assignment.incident_id)
+
+
+def assignment_transition(
+    *,
+    assignment_id: int,
+    status: str,
+    by: Any,
+    at: datetime | None = None,
+    hospital_id: int | None = None,
+    client_id: uuid.UUID | None = None,
+    reason: str = "",
+) -> Assignment:
+    """Move an assignment through the one transition table; a repeated status or replayed tap is a no-op.
+
+    Locks incident, unit, assignment in that order. `at` (an offline tap's time) is kept, clamped between the
+    previous status's time and now. The unit and incident follow; an ended one frees the unit and re-dispatches.
+    """
+    if client_id is not None and StatusChange.objects.filter(client_id=client_id).exists():
+        return _assignment_fresh(assignment_id)
+    ref = Assignment.objects.filter(pk=assignment_id).values("incident_id", "unit_id").first()
+    if ref is None:
+        raise NotFound("assignment")
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            incident = Incident.objects.select_for_update().get(pk=ref["incident_id"])
+            unit = _lock_unit(ref["unit_id"])
+            assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+            assignment.incident, assignment.unit = incident, unit
+            if assignment.status == status:
+                return _assignment_fresh(assignment_id)
+            if not assignment.can_move_to(status):
+                raise Conflict(
+                    f"An assignment cannot go from {assignment.status} to {status}.",
+                    code="transition_not_allowed",
+                )
+            hospital = None
+            if status == S.TRANSPORTING and hospital_id is not None:
+                hospital = Facility.objects.filter(pk=hospital_id, kind=Facility.Kind.HOSPITAL).first()
+                if hospital is None:
+                    raise Invalid({"hospital": "No such hospital."})
+            last = max(t for t in (assignment.assigned_at, assignment.acknowledged_at, assignment.en_route_at,
+                                   assignment.on_scene_at, assignment.transporting_at, assignment.at_hospital_at)
+                       if t is not None)  # fmt: skip
+            when = min(max(at or now, last), now)
+            if status in (S.DECLINED, S.EXPIRED, S.CANCELLED, S.CLEARED):
+                _assignment_end(assignment, status, by=by, at=when, reason=reason, client_id=client_id,
+                                redispatch=status in (S.DECLINED, S.EXPIRED))  # fmt: skip
+            else:
+                previous = assignment.status
+                if status == S.EN_ROUTE and assignment.acknowledged_at is None:
+                    assignment.acknowledged_at = when
+                setattr(assignment, f"{status}_at", when)
+                assignment.status = status
+                if hospital is not None:
+                    assignment.hospital = hospital
+                assignment.save()
+                StatusChange.objects.create(
+                    subject=StatusChange.Subject.ASSIGNMENT, assignment=assignment, from_status=previous,
+                    to_status=status, at=when, by=_who(by), client_id=client_id, reason=reason,
+                )  # fmt: skip
+                _unit_set(unit, UNIT_STATUS_FOR[status], by=by, at=when)
+            _incident_refresh_status(incident, by=by, at=when)
+            fresh = _assignment_fresh(assignment_id)
+            events.assignment_updated(fresh, actor=by)
+            events.unit_updated(_unit_fresh(unit.pk), actor=by)
+            incident = _incident_fresh(incident.pk)
+            events.incident_updated(incident, actor=by)
+            if status == S.EXPIRED:
+                events.alert("ack_timeout", f"Unit {unit.call_sign} tidak menjawab penugasan.", incident=incident,
+                             unit=unit)  # fmt: skip
+            elif status == S.DECLINED:
+                events.alert(
+                    "declined", f"Unit {unit.call_sign} menolak penugasan.", incident=incident, unit=unit
+                )
+            return fresh
+    except IntegrityError:
+        # Only a replayed client_id racing its twin can land here: the twin was applied.
+        if client_id is not None and StatusChange.objects.filter(client_id=client_id).exists():
+            return _assignment_fresh(assignment_id)
+        raise
+
+
+def _assignment_fresh(pk: int) -> Assignment:
+    return Assignment.objects.select_related("incident", "unit", "hospital").get(pk=pk)
+
+
+def assignment_expire_if_unacknowledged(*, assignment_id: int) -> bool:
+    """The ack timeout: an assignment still `assigned` after its time expires; True when it did."""
+    timeout = timedelta(seconds=settings.DISPATCH["ACK_TIMEOUT_SECONDS"])
+    assignment = Assignment.objects.filter(pk=assignment_id).first()
+    if assignment is None or assignment.status != S.ASSIGNED:
+        return False
+    if timezone.now() - assignment.assigned_at < timeout - timedelta(seconds=0.5):
+        return False
+    try:
+        result = assignment_transition(
+            assignment_id=assignment_id, status=S.EXPIRED, by=None, reason="ack_timeout"
+        )
+    except Conflict:
+        return False  # acknowledged in the meantime
+    return result.status == S.EXPIRED
+
+
+def incident_cancel(*, incident_id: int, reason: str, by: Any) -> Incident:
+    """Cancel an open incident: locks it, then its units; active assignments are cancelled, units freed."""
+    with transaction.atomic():
+        incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
+        if incident is None:
+            raise NotFound("incident")
+        if incident.status == IncidentStatus.CANCELLED:
+            return _incident_fresh(incident.pk)
+        if incident.status == IncidentStatus.CLOSED:
+            raise Conflict("The incident is already closed.", code="incident_closed")
+        now = timezone.now()
+        active_ids = list(
+            incident.assignments.filter(status__in=ACTIVE_STATUSES)
+            .order_by("unit_id")
+            .values_list("id", "unit_id")
+        )
+        units = {u.pk: u for u in Unit.objects.select_for_update().filter(pk__in=[u for _, u in active_ids])
+                 .order_by("pk")}  # fmt: skip
+        ended = []
+        for assignment in Assignment.objects.select_for_update().filter(pk__in=[a for a, _ in active_ids]):
+            assignment.incident, assignment.unit = incident, units[assignment.unit_id]
+            _assignment_end(
+                assignment, S.CANCELLED, by=by, at=now, reason="incident cancelled", redispatch=False
+            )
+            ended.append(assignment.pk)
+        StatusChange.objects.create(
+            subject=StatusChange.Subject.INCIDENT, incident=incident, from_status=incident.status,
+            to_status=IncidentStatus.CANCELLED, at=now, by=_who(by), reason=reason[:200],
+        )  # fmt: skip
+        incident.status = IncidentStatus.CANCELLED
+        incident.cancel_reason = reason
+        incident.closed_at = now
+        incident.save()
+        for pk in ended:
+            events.assignment_updated(_assignment_fresh(pk), actor=by)
+        for unit_pk in units:
+            events.unit_updated(_unit_fresh(unit_pk), actor=by)
+        fresh = _incident_fresh(incident.pk)
+        events.incident_updated(fresh, actor=by)
+        return fresh
+
+
+# --- Units -------------------------------------------------------------------------------------
+
+
+def unit_set_status(*, unit_id: int, status: str, by: Any) -> Unit:
+    """A crew or dispatcher sets available / returning / out of service; 409 while the unit is on a job."""
+    with transaction.atomic():
+        unit = _lock_unit(unit_id)
+        if unit.status == status:
+            return _unit_fresh(unit.pk)
+        if unit.assignments.filter(status__in=ACTIVE_STATUSES).exists():
+            raise Conflict(f"Unit {unit.call_sign} is on an assignment.", code="unit_busy")
+        if not unit.can_set_manually(status):
+            raise Conflict(
+                f"A unit cannot go from {unit.status} to {status} by hand.", code="transition_not_allowed"
+            )
+        _unit_set(unit, status, by=by, at=timezone.now())
+        events.unit_updated(_unit_fresh(unit.pk), actor=by)
+        if unit.is_free:
+            _enqueue("serve_queue")
+        return _unit_fresh(unit.pk)
+
+
+@dataclass(frozen=True)
+class Position:
+    lat: float
+    lon: float
+    at: datetime
+    heading: float | None = None
+    speed: float | None = None
+    accuracy: float | None = None
+
+
+def unit_positions_record(*, unit_id: int, positions: list[Position], by: Any) -> int:
+    """Store a batch of positions (oldest first); the unit's position moves only forward in time."""
+    if not Unit.objects.filter(pk=unit_id).exists():
+        raise NotFound("unit")
+    if not positions:
+        return 0
+    latest = max(positions, key=lambda p: p.at)
+    with transaction.atomic():
+        UnitPosition.objects.bulk_create(
+            UnitPosition(unit_id=unit_id, lat=p.lat, lon=p.lon, at=p.at, heading=p.heading, speed=p.speed,
+                         accuracy=p.accuracy)
+            for p in positions
+        )  # fmt: skip
+        moved = (
+            Unit.objects.filter(pk=unit_id)
+            .filter(Q(location_at__isnull=True) | Q(location_at__lt=latest.at))
+            .update(lat=latest.lat, lon=latest.lon, location_at=latest.at, heading=latest.heading,
+                    speed=latest.speed, accuracy=latest.accuracy)
+        )  # fmt: skip
+        if moved:
+            events.unit_moved(Unit.objects.get(pk=unit_id), actor=by)
+    return len(positions)
+
+
+# --- The queue ---------------------------------------------------------------------------------
+
+
+def queue_serve(*, limit: int = 50) -> int:
+    """Offer free units to waiting incidents, by priority then age; returns how many were assigned."""
+    waiting = list(
+        Incident.objects.filter(status=IncidentStatus.PENDING, lat__isnull=False, outside_service_area=False)
+        .order_by("priority", "received_at", "id")
+        .values_list("id", flat=True)[:limit]
+    )
+    assigned = 0
+    for incident_id in waiting:
+        if not Unit.objects.filter(status__in=FREE_STATUSES).exists():
+            break
+        if incident_dispatch_auto(incident_id=incident_id, alert_if_none=False) is not None:
+            assigned += 1
+    return assigned
+
+
+def assignments_overdue_for_ack() -> list[int]:
+    cutoff = timezone.now() - timedelta(seconds=settings.DISPATCH["ACK_TIMEOUT_SECONDS"])
+    return list(
+        Assignment.objects.filter(status=S.ASSIGNED, assigned_at__lte=cutoff).values_list("id", flat=True)
+    )
+
+
+def sweep() -> dict[str, int]:
+    """Re-drive what a lost task or a broker outage left behind; idempotent, run by Celery beat."""
+    expired = sum(
+        assignment_expire_if_unacknowledged(assignment_id=pk) for pk in assignments_overdue_for_ack()
+    )
+    stuck_before = timezone.now() - timedelta(seconds=settings.DISPATCH["STUCK_PENDING_SECONDS"])
+    geocoding = list(
+        Incident.objects.filter(
+            status=IncidentStatus.PENDING, geocoding=Incident.Geocoding.PENDING, received_at__lte=stuck_before
+        ).values_list("id", flat=True)[:50]
+    )
+    for pk in geocoding:
+        _tasks().geocode_incident.delay(pk)
+    assigned = queue_serve()
+    return {"expired": expired, "assigned": assigned, "geocoding": len(geocoding)}

@@ -1,0 +1,52 @@
+"""Celery tasks: interfaces only. Each takes ids, re-reads state and is safe to run twice."""
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from dispatch import services
+from geo.gazetteer import geocode
+
+log = logging.getLogger(__name__)
+
+RETRY = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 0.5,
+    "retry_backoff_max": 10,
+    "max_retries": 8,
+}
+
+
+@shared_task(acks_late=True, **RETRY)
+def dispatch_incident(incident_id: int) -> int | None:
+    assignment = services.incident_dispatch_auto(incident_id=incident_id)
+    return assignment.id if assignment else None
+
+
+@shared_task(acks_late=True, **RETRY)
+def expire_assignment(assignment_id: int) -> bool:
+    return services.assignment_expire_if_unacknowledged(assignment_id=assignment_id)
+
+
+@shared_task(acks_late=True, **RETRY)
+def serve_queue() -> int:
+    return services.queue_serve()
+
+
+@shared_task(acks_late=True, **RETRY)
+def geocode_incident(incident_id: int) -> bool:
+    from calls.models import Incident
+
+    incident = Incident.objects.filter(pk=incident_id).first()
+    if incident is None or incident.has_place:
+        return False
+    found = geocode(incident.address)
+    services.incident_place_set(incident_id=incident_id, location=found, found=found is not None)
+    return found is not None
+
+
+@shared_task(acks_late=True, **RETRY)
+def sweep() -> dict[str, int]:
+    """The safety net (Celery beat): expire lost ack timers, re-drive waiting incidents and stuck geocoding."""
+    return services.sweep()

@@ -1,0 +1,20 @@
+from rest_framework import serializers
+
+from fleet.models import Station, Unit
+from geo.points import LocationField
+
+
+class StationSerializer(serializers.ModelSerializer):
+    location = LocationField(source="*", read_only=True)
+
+    class Meta:
+        model = Station
+        fields = ["id", "name", "location"]
+        read_only_fields = fields
+
+
+class UnitBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Unit
+        fields = ["id", "call_sign", "kind", "owner"]
+        read_only_fields = fields

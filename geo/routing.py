@@ -1,0 +1,105 @@
+"""Travel times between points: the one interface the rest of the system routes through.
+
+A road engine answers when one is configured and can route the leg; otherwise the geodesic estimate
+(straight line x circuity factor at an assumed urban speed) answers, and the leg says so in `source`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.conf import settings
+from geopy.distance import geodesic
+
+from geo.points import LatLon
+
+log = logging.getLogger(__name__)
+
+ROAD = "road"
+GEODESIC = "geodesic"
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    duration_s: float
+    distance_m: float
+    source: str  # "road" | "geodesic"
+    snapped_m: float = 0.0  # how far the ends lay from the road network, for the record
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    leg: Leg
+    geometry: dict[str, Any] | None = field(default=None)  # GeoJSON LineString
+
+
+class RoadEngine(Protocol):
+    name: str
+
+    def table_to(self, destination: LatLon, origins: Sequence[LatLon]) -> list[Leg | None]:
+        """Legs from each origin to the destination; None where the engine cannot route it."""
+
+    def route(self, origin: LatLon, destination: LatLon) -> Route | None: ...
+
+    def ready(self) -> bool: ...
+
+
+def geodesic_leg(origin: LatLon, destination: LatLon) -> Leg:
+    cfg = settings.GEO
+    metres = geodesic((origin.lat, origin.lon), (destination.lat, destination.lon)).meters
+    road_metres = metres * cfg["CIRCUITY_FACTOR"]
+    return Leg(
+        duration_s=road_metres / (cfg["URBAN_SPEED_KMH"] / 3.6), distance_m=road_metres, source=GEODESIC
+    )
+
+
+@functools.cache
+def road_engine() -> RoadEngine | None:
+    """The configured road engine, loaded once per process; None means geodesic only."""
+    kind = settings.GEO["ROAD_ENGINE"]
+    if not kind:
+        return None
+    try:
+        from geo import osrm_engine  # type: ignore[attr-defined]  # loads the native engine only when configured
+
+        return osrm_engine.engine_from_settings(kind)
+    except Exception:
+        log.exception("road engine %r could not be loaded; answering geodesic", kind)
+        return None
+
+
+def engine_name() -> str:
+    engine = road_engine()
+    return engine.name if engine else GEODESIC
+
+
+def travel_times_to(*, destination: LatLon, origins: Sequence[LatLon]) -> list[Leg]:
+    """One leg per origin towards `destination`: road where routable, geodesic otherwise; never raises."""
+    if not origins:
+        return []
+    engine = road_engine()
+    legs: list[Leg | None] = [None] * len(origins)
+    if engine is not None:
+        try:
+            legs = engine.table_to(destination, origins)
+        except Exception:
+            log.exception("road engine failed on a table; answering geodesic")
+            legs = [None] * len(origins)
+    return [leg or geodesic_leg(o, destination) for leg, o in zip(legs, origins, strict=True)]
+
+
+def route_between(*, origin: LatLon, destination: LatLon) -> Route:
+    """The route for a crew: road geometry where the engine gives one, a geodesic estimate otherwise."""
+    engine = road_engine()
+    if engine is not None:
+        try:
+            found = engine.route(origin, destination)
+            if found is not None:
+                return found
+        except Exception:
+            log.exception("road engine failed on a route; answering geodesic")
+    return Route(leg=geodesic_leg(origin, destination), geometry=None)
