@@ -18,6 +18,10 @@ class User(AbstractUser):
         "fleet.Unit", null=True, blank=True, on_delete=models.SET_NULL, related_name="crew_users"
     )
 
+    language = models.CharField(
+        max_length=8, blank=True, choices=[("id", "Bahasa Indonesia"), ("en", "English")], default=""
+    )
+
     class Meta:
         constraints = [
             models.CheckConstraint(

@@ -19,7 +19,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     role = Role.VIEWER
-    password = factory.PostGenerationMethodCall("set_password", "pass-1234")
+    password = factory.django.Password("pass-1234")
 
 
 class StationFactory(factory.django.DjangoModelFactory):

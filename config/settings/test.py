@@ -14,3 +14,4 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # In-process tests call task functions directly; the e2e suite runs a real worker on Redis.
 CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="memory://")
+LOGGING["root"]["level"] = env("LOG_LEVEL", default="WARNING")  # noqa: F405
