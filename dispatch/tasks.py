@@ -50,3 +50,19 @@ def geocode_incident(incident_id: int) -> bool:
 def sweep() -> dict[str, int]:
     """The safety net (Celery beat): expire lost ack timers, re-drive waiting incidents and stuck geocoding."""
     return services.sweep()
+
+
+@shared_task(acks_late=True, **RETRY)
+def erase_expired_personal_data() -> int:
+    """Hourly: apply PERSONAL_DATA_RETENTION_DAYS to closed incidents' callers."""
+    from datetime import timedelta
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from calls.retention import calls_personal_data_erase
+
+    days = settings.PERSONAL_DATA_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    return calls_personal_data_erase(received_before=timezone.now() - timedelta(days=days))

@@ -149,6 +149,7 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="dispatch")
 CELERY_BEAT_SCHEDULE = {
     "dispatch-sweep": {"task": "dispatch.tasks.sweep", "schedule": env.float("SWEEP_SECONDS", default=10.0)},
+    "personal-data-retention": {"task": "dispatch.tasks.erase_expired_personal_data", "schedule": 3600.0},
 }
 
 REST_FRAMEWORK = {
@@ -181,6 +182,17 @@ DISPATCH = {
     "POSITION_STALE_SECONDS": env.int("DISPATCH_POSITION_STALE_SECONDS", default=600),
     "REPLAY_MAX_EVENTS": env.int("DISPATCH_REPLAY_MAX_EVENTS", default=5000),
     "STUCK_PENDING_SECONDS": env.int("DISPATCH_STUCK_PENDING_SECONDS", default=15),
+    # Which ranking auto-dispatch uses: a name registered in dispatch/policies.py ("road", "straight", ...).
+    "POLICY": env("DISPATCH_POLICY", default="road"),
+}
+
+# --- The crew's phone (/crew/) ---------------------------------------------------------------
+CREW = {
+    # Positions are batched and sent this often; fixes less accurate than MAX_ACCURACY_M are dropped.
+    "POSITION_INTERVAL_SECONDS": env.float("CREW_POSITION_INTERVAL_SECONDS", default=5.0),
+    "MAX_ACCURACY_M": env.float("CREW_MAX_ACCURACY_M", default=100.0),
+    # How often a phone retries what it could not send (besides when the network comes back).
+    "RETRY_SECONDS": env.float("CREW_RETRY_SECONDS", default=10.0),
 }
 
 # --- Geography and routing -------------------------------------------------------------------
@@ -192,6 +204,15 @@ GEO = {
     "OSRM_DATA": env("OSRM_DATA", default=""),
     "OSRM_URL": env("OSRM_URL", default=""),
     "SERVICE_AREA_BUFFER_M": env.float("SERVICE_AREA_BUFFER_M", default=500.0),
+    # Geocoding: the offline gazetteer always; a self-hosted Nominatim/Photon only when GEOCODER is set.
+    "GEOCODER": env("GEOCODER", default=""),  # "", "nominatim" or "photon"
+    "GEOCODER_URL": env("GEOCODER_URL", default=""),  # e.g. http://127.0.0.1:8088
+    "GEOCODER_TIMEOUT": env.float("GEOCODER_TIMEOUT", default=3.0),
+    "GEOCODER_USER_AGENT": env("GEOCODER_USER_AGENT", default="psc119-dispatch"),
+    "GEOCODER_COUNTRY": env("GEOCODER_COUNTRY", default="id"),
+    # A gazetteer match this good is used without asking the remote geocoder; below MIN it is not used.
+    "GEOCODE_CONFIDENT_SCORE": env.float("GEOCODE_CONFIDENT_SCORE", default=90.0),
+    "GEOCODE_MIN_SCORE": env.float("GEOCODE_MIN_SCORE", default=80.0),
     "DEFAULT_PHONE_REGION": env("DEFAULT_PHONE_REGION", default="ID"),
 }
 
@@ -226,3 +247,11 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "IncidentStatusEnum": "calls.models.IncidentStatus",
 }
 SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["rest_framework.permissions.IsAuthenticated"]
+
+# --- Screens (maps) --------------------------------------------------------------------------
+# Empty (the default, and offline): the maps draw our own kecamatan/kelurahan outlines (and roads, when
+# MAP_ROADS_GEOJSON names a GeoJSON file of road lines). A tile URL such as
+# "https://tiles.example.id/{z}/{x}/{y}.png" switches them to that tile server.
+MAP_TILE_URL = env("MAP_TILE_URL", default="")
+MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="")
+MAP_ROADS_GEOJSON = env("MAP_ROADS_GEOJSON", default="")

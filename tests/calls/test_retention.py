@@ -1,0 +1,32 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from calls.models import Call, IncidentStatus
+from calls.retention import ERASED, calls_personal_data_erase
+from tests.factories import CallFactory, IncidentFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_retention_erases_callers_of_old_closed_incidents_only():
+    old = timezone.now() - timedelta(days=400)
+    closed = CallFactory(
+        incident=IncidentFactory(status=IncidentStatus.CLOSED, received_at=old, notes="riwayat jantung"),
+        received_at=old, caller_name="Bu Sri", notes="lantai 2",
+    )  # fmt: skip
+    still_open = CallFactory(
+        incident=IncidentFactory(status=IncidentStatus.PENDING, received_at=old), received_at=old
+    )
+    recent = CallFactory(incident=IncidentFactory(status=IncidentStatus.CLOSED))
+
+    erased = calls_personal_data_erase(received_before=timezone.now() - timedelta(days=365))
+
+    assert erased == 1
+    closed.refresh_from_db()
+    assert (closed.caller_phone, closed.caller_name, closed.notes) == ("", "", ERASED)
+    assert closed.incident.__class__.objects.get(pk=closed.incident_id).notes == ERASED
+    assert Call.objects.get(pk=still_open.pk).caller_phone == "+6281234567890"
+    assert Call.objects.get(pk=recent.pk).caller_phone == "+6281234567890"
+    assert calls_personal_data_erase(received_before=timezone.now() - timedelta(days=365)) == 0
