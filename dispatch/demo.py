@@ -54,7 +54,10 @@ STAFF = [("dispatcher1", Role.DISPATCHER), ("calltaker1", Role.CALL_TAKER), ("su
 
 
 def demo_import_data(data_dir: Path) -> dict[str, int]:
-    """Import what a city folder holds, in the layout of shared/data/malang."""
+    """Import what a city folder holds, in the layout of shared/data/malang, then the Malang landmarks and
+    aliases this repository ships (geo/data/); every step updates by name, so running it twice changes nothing."""
+    from geo.imports import bundled_places_import, streets_import
+
     counts: dict[str, int] = {}
     plan = [
         ("kecamatan", "malang_kecamatan_big.geojson", lambda p: regions_import(path=p, kind=Region.Kind.KECAMATAN)),
@@ -63,11 +66,14 @@ def demo_import_data(data_dir: Path) -> dict[str, int]:
          lambda p: regions_import(path=p, kind=Region.Kind.SERVICE_AREA, name="Kota Malang")),
         ("hospitals", "malang_hospitals.csv", lambda p: facilities_import(path=p, kind=Facility.Kind.HOSPITAL)),
         ("puskesmas", "malang_puskesmas.csv", lambda p: facilities_import(path=p, kind=Facility.Kind.PUSKESMAS)),
+        ("streets", "klojen_named_roads_ciipii.geojson", lambda p: streets_import(path=p)["streets"]),
     ]  # fmt: skip
     for name, filename, load in plan:
         path = data_dir / filename
         if path.exists():
             counts[name] = load(path)
+    if counts:
+        counts.update(bundled_places_import(city="malang"))
     return counts
 
 

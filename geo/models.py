@@ -81,3 +81,66 @@ class Facility(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class Street(models.Model):
+    """A named street: every imported line of that name, merged; the gazetteer splits far-apart parts."""
+
+    name = models.CharField(max_length=200, unique=True)
+    geometry = models.JSONField(help_text="GeoJSON LineString or MultiLineString, WGS84")
+    source = models.CharField(max_length=120, blank=True, help_text="the file it was imported from")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PlaceAlias(models.Model):
+    """Another name callers use for a facility, landmark, region or street ("Matos", "RSSA", "Gereja Ijen")."""
+
+    name = models.CharField(max_length=200)
+    facility = models.ForeignKey(
+        Facility, null=True, blank=True, on_delete=models.CASCADE, related_name="aliases"
+    )
+    region = models.ForeignKey(
+        Region, null=True, blank=True, on_delete=models.CASCADE, related_name="aliases"
+    )
+    street = models.ForeignKey(
+        Street, null=True, blank=True, on_delete=models.CASCADE, related_name="aliases"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "place aliases"
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(facility__isnull=False, region__isnull=True, street__isnull=True)
+                    | models.Q(facility__isnull=True, region__isnull=False, street__isnull=True)
+                    | models.Q(facility__isnull=True, region__isnull=True, street__isnull=False)
+                ),
+                name="place_alias_one_target",
+            ),
+            models.UniqueConstraint(
+                fields=["facility", "name"],
+                condition=models.Q(facility__isnull=False),
+                name="alias_facility_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["region", "name"],
+                condition=models.Q(region__isnull=False),
+                name="alias_region_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["street", "name"],
+                condition=models.Q(street__isnull=False),
+                name="alias_street_unique",
+            ),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -8,7 +8,10 @@ from geo.models import Facility
 
 
 class Command(BaseCommand):
-    help = "Import hospitals, puskesmas or landmarks from a CSV (name, lat, lon, …) or a GeoJSON of points."
+    help = (
+        "Import hospitals, puskesmas or landmarks from a CSV (name, lat, lon; optional category, address and "
+        "aliases separated by '|') or a GeoJSON of points (OpenStreetMap alt_name/short_name become aliases)."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("path", type=Path)
@@ -17,5 +20,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["path"].exists():
             raise CommandError(f"{options['path']} does not exist")
-        count = facilities_import(path=options["path"], kind=options["kind"])
+        try:
+            count = facilities_import(path=options["path"], kind=options["kind"])
+        except (ValueError, KeyError) as exc:
+            raise CommandError(f"{options['path']}: {exc}") from None
         self.stdout.write(self.style.SUCCESS(f"{count} {options['kind']} imported"))
