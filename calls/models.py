@@ -44,6 +44,7 @@ class Incident(models.Model):
     address = models.CharField(max_length=500, blank=True)
     kecamatan = models.CharField(max_length=120, blank=True)
     kelurahan = models.CharField(max_length=120, blank=True)
+    nearest_place = models.JSONField(null=True, blank=True, help_text='{"name", "kind", "distance_m"}')
     geocoding = models.CharField(max_length=16, choices=Geocoding.choices, default=Geocoding.NOT_NEEDED)
     outside_service_area = models.BooleanField(default=False)
     patient_count = models.PositiveSmallIntegerField(default=1)

@@ -25,6 +25,6 @@ class IncidentSummarySerializer(serializers.ModelSerializer):
         model = Incident
         fields = [
             "id", "number", "status", "priority", "complaint", "location", "address", "kecamatan", "kelurahan",
-            "patient_count", "outside_service_area", "received_at",
+            "patient_count", "outside_service_area", "received_at", "nearest_place",
         ]  # fmt: skip
         read_only_fields = fields
