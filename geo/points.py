@@ -26,7 +26,7 @@ def _coordinate(value: Any, name: str, limit: float) -> float:
         raise serializers.ValidationError({name: "A number is required."})
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise serializers.ValidationError({name: "A number is required."}) from None
     if not math.isfinite(number) or not -limit <= number <= limit:
         raise serializers.ValidationError({name: f"Must be a finite number between -{limit} and {limit}."})
@@ -44,7 +44,8 @@ def _coordinate(value: Any, name: str, limit: float) -> float:
 class LocationField(serializers.Field):
     """Reads and writes {"lat", "lon"}; refuses NaN, infinities and out-of-range values."""
 
-    default_error_messages = {"invalid": 'Expected an object {"lat": number, "lon": number}.'}
+    # Doubled braces: DRF formats the message with str.format.
+    default_error_messages = {"invalid": 'Expected an object {{"lat": number, "lon": number}}.'}
 
     def to_internal_value(self, data: Any) -> LatLon:
         if not isinstance(data, dict) or set(data) - {"lat", "lon"} or not {"lat", "lon"} <= set(data):

@@ -64,3 +64,54 @@ def sent_events(monkeypatch):
     sent = []
     monkeypatch.setattr(events, "_broadcast", lambda event: sent.append(events.envelope(event)))
     return sent
+
+
+@pytest.fixture
+def db_state(db):
+    """A callable snapshot of everything a request could change: row counts and every status.
+
+    Compare two snapshots to assert that a refused request changed nothing.
+    """
+    from calls.models import Call, Incident
+    from dispatch.models import Assignment, Event, StatusChange
+    from fleet.models import Unit, UnitPosition
+
+    def snapshot() -> dict:
+        return {
+            "counts": {m.__name__: m.objects.count()
+                       for m in (Incident, Call, Assignment, Event, StatusChange, UnitPosition)},
+            "incidents": dict(Incident.objects.values_list("id", "status")),
+            "priorities": dict(Incident.objects.values_list("id", "priority")),
+            "units": dict(Unit.objects.values_list("id", "status")),
+            "unit_places": {pk: (lat, lon, at) for pk, lat, lon, at
+                            in Unit.objects.values_list("id", "lat", "lon", "location_at")},
+            "assignments": dict(Assignment.objects.values_list("id", "status")),
+        }  # fmt: skip
+
+    return snapshot
+
+
+@pytest.fixture
+def sent_tasks():
+    """Drains the in-memory broker of the test settings (memory://): the tasks that left, in order, as
+    (name, args, eta). Call it after `django_capture_on_commit_callbacks(execute=True)`."""
+    from config.celery import app
+
+    def drain() -> list[tuple[str, tuple, str | None]]:
+        sent = []
+        with app.connection_for_read() as connection:
+            queue = connection.SimpleQueue(app.conf.task_default_queue, no_ack=True)
+            try:
+                while True:
+                    try:
+                        message = queue.get(block=False)
+                    except queue.Empty:
+                        break
+                    name = message.headers["task"].rsplit(".", 1)[-1]
+                    sent.append((name, tuple(message.payload[0]), message.headers.get("eta")))
+            finally:
+                queue.close()
+        return sent
+
+    drain()  # what earlier tests left behind
+    return drain

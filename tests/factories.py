@@ -80,3 +80,15 @@ class CallFactory(factory.django.DjangoModelFactory):
     lat = factory.SelfAttribute("incident.lat")
     lon = factory.SelfAttribute("incident.lon")
     received_at = factory.LazyFunction(timezone.now)
+
+
+class AssignmentFactory(factory.django.DjangoModelFactory):
+    """A bare assignment row with the timestamps a test gives it (services build real ones)."""
+
+    class Meta:
+        model = "dispatch.Assignment"
+
+    incident = factory.SubFactory(IncidentFactory)
+    unit = factory.SubFactory(UnitFactory)
+    status = "assigned"
+    assigned_at = factory.LazyFunction(timezone.now)
