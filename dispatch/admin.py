@@ -2,7 +2,7 @@ from typing import Any
 
 from django.contrib import admin
 
-from dispatch.models import Assignment, Event, StatusChange
+from dispatch.models import Assignment, Camera, Event, StatusChange
 
 
 @admin.register(Assignment)
@@ -27,3 +27,12 @@ class RecordAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(Camera)
+class CameraAdmin(admin.ModelAdmin):
+    """The city's CCTV registry: the consoles show the cameras nearest an incident."""
+
+    list_display = ["name", "place", "lat", "lon", "active"]
+    list_filter = ["active"]
+    search_fields = ["name", "place"]

@@ -150,3 +150,53 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.type}"
+
+
+class Camera(models.Model):
+    """A city CCTV camera from the command centre's registry: where it looks and how to open its view."""
+
+    name = models.CharField(max_length=200, unique=True)
+    place = models.CharField(max_length=300, blank=True, help_text="where it is, as people name it")
+    lat = models.FloatField()
+    lon = models.FloatField()
+    stream_url = models.URLField(max_length=500, blank=True, help_text="the live view (a web page or stream)")
+    snapshot_url = models.URLField(
+        max_length=500, blank=True, help_text="a still image, refreshed by the camera"
+    )
+    active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(lat__gte=-90, lat__lte=90, lon__gte=-180, lon__lte=180),
+                name="camera_location_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(stream_url="", snapshot_url=""), name="camera_has_a_view"
+            ),
+            # The screens open these URLs: only web addresses, never `javascript:` or `data:`.
+            models.CheckConstraint(
+                condition=(
+                    (
+                        models.Q(stream_url="")
+                        | models.Q(stream_url__startswith="http://")
+                        | models.Q(stream_url__startswith="https://")
+                    )
+                    & (
+                        models.Q(snapshot_url="")
+                        | models.Q(snapshot_url__startswith="http://")
+                        | models.Q(snapshot_url__startswith="https://")
+                    )
+                ),
+                name="camera_urls_are_web",
+            ),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+# Kept in its own module; imported here so that Django registers it with the app's models.
+from dispatch.alerts import AlertAcknowledgement  # noqa: E402, F401
