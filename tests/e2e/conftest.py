@@ -6,11 +6,22 @@ from tests.e2e.stack import Stack, database_url, start_stack, stop_stack
 from tests.factories import UserFactory
 
 
+def _compile_messages() -> None:
+    """The screens' Indonesian comes from compiled catalogues, which are build output: make them, as `make` does."""
+    import shutil
+
+    from django.core.management import call_command
+
+    if shutil.which("msgfmt"):
+        call_command("compilemessages", verbosity=0, ignore_patterns=[".venv/*", "staticfiles/*"])
+
+
 @pytest.fixture(scope="session")
 def stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Stack:
     """uvicorn + a Celery worker on the test database; shared by the session's e2e tests."""
     with django_db_blocker.unblock():
         url = database_url(connection.settings_dict)
+    _compile_messages()
     running = start_stack(db_url=url, log_dir=tmp_path_factory.mktemp("e2e-stack"))
     yield running
     stop_stack(running)
