@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import logging
+import re
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.security.websocket import OriginValidator
+from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.http.request import split_domain_port, validate_host
+from django.utils.http import is_same_domain
 
 from accounts.models import Role
 from dispatch import events, selectors
 from dispatch.serializers import AssignmentWithRouteSerializer, IncidentSerializer, UnitSerializer
 
+log = logging.getLogger(__name__)
+
 CONSOLE_ROLES = (Role.CALL_TAKER, Role.DISPATCHER, Role.SUPERVISOR, Role.VIEWER)
+# What a token key can look like; anything else (a NUL byte, a megabyte) never reaches the database.
+TOKEN_KEY = re.compile(r"[0-9A-Za-z_\-]{1,64}")
+# Close codes a client can act on: log in again (4401) or give up (4403), like HTTP 401 and 403.
+UNAUTHENTICATED = 4401
+FORBIDDEN = 4403
 
 
 class TokenAuthMiddleware:
@@ -36,42 +50,99 @@ class TokenAuthMiddleware:
 def _user_for_token(key: str) -> Any:
     from rest_framework.authtoken.models import Token
 
+    if not TOKEN_KEY.fullmatch(key):
+        return AnonymousUser()
     token = Token.objects.select_related("user").filter(key=key).first()
     return token.user if token and token.user.is_active else AnonymousUser()
 
 
-class BrowserOriginValidator(OriginValidator):
-    """Browsers always send Origin and must match ALLOWED_HOSTS (no cross-site hijack of the session cookie);
-    other clients send none and authenticate with a token."""
+class BrowserOriginValidator:
+    """Browsers always send Origin; a page from another site must not ride on the session cookie, so the Origin
+    must be this site itself (the Host it connected to), a CSRF_TRUSTED_ORIGINS entry, or match ALLOWED_HOSTS.
+    A wildcard in ALLOWED_HOSTS does not open the streams to every site. Other clients send no Origin and
+    authenticate with a token."""
 
-    def valid_origin(self, parsed_origin: Any) -> bool:
-        return True if parsed_origin is None else self.validate_origin(parsed_origin)
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        headers = dict(scope.get("headers", []))
+        origin = headers.get(b"origin")
+        if origin is None or origin_allowed(
+            origin.decode("latin-1"), host=headers.get(b"host", b"").decode("latin-1")
+        ):
+            return await self.app(scope, receive, send)
+        return await WebsocketDenier()(scope, receive, send)
+
+
+def origin_allowed(origin: str, *, host: str) -> bool:
+    parsed = urlparse(origin.strip().lower())
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        return False
+    host = host.strip().lower()
+    if host and parsed.netloc == host and validate_host(split_domain_port(host)[0], settings.ALLOWED_HOSTS):
+        return True
+    if origin.strip().lower() in {o.lower().rstrip("/") for o in settings.CSRF_TRUSTED_ORIGINS}:
+        return True
+    return any(pattern != "*" and is_same_domain(parsed.hostname, _host_of(pattern))
+               for pattern in settings.ALLOWED_HOSTS)  # fmt: skip
+
+
+def _host_of(pattern: str) -> str:
+    # ALLOWED_HOSTS entries are host names (".example.org" for subdomains), "[::1]" for IPv6.
+    return pattern.lower().strip("[]")
 
 
 def origin_validated(app: Any) -> BrowserOriginValidator:
-    allowed = [h if h != "*" else "*" for h in settings.ALLOWED_HOSTS]
-    return BrowserOriginValidator(app, allowed)
+    return BrowserOriginValidator(app)
+
+
+NOT_FOUND = 4404
+
+
+class NoSuchStreamConsumer(AsyncJsonWebsocketConsumer):
+    """A path that is no stream: closed with 4404, like an HTTP 404."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=NOT_FOUND)
 
 
 class _StreamConsumer(AsyncJsonWebsocketConsumer):
     roles: tuple[str, ...] = ()
 
+    group: str | None = None  # set once the client is let in
+    last_seq = 0
+    unit_id: int | None = None
+    redacted = False
+    _keep_joined: asyncio.Task[None] | None = None
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=4401)
+            await self._refuse(UNAUTHENTICATED)
             return
         if user.role not in self.roles or not self.allowed(user):
-            await self.close(code=4403)
+            await self._refuse(FORBIDDEN)
             return
         self.user = user
-        self.last_seq = 0
-        self.unit_id: int | None = user.unit_id if user.role == Role.CREW else None
+        self.unit_id = user.unit_id if user.role == Role.CREW else None
         self.redacted = user.role == Role.VIEWER
         self.group = events.unit_group(self.unit_id) if self.unit_id is not None else events.CONSOLE_GROUP
+        # Joined before the snapshot's seq is read, so that nothing committed after it can be missed.
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-        since = _since(self.scope)
+        try:
+            await self.accept()
+            await self._catch_up(_since(self.scope))
+        except BaseException:
+            # Channels sends no disconnect to a consumer that failed: leave the group here, or its channel
+            # would keep collecting broadcasts nobody reads.
+            await self._leave()
+            raise
+        self._keep_joined = asyncio.create_task(self._rejoin_periodically())
+
+    async def _catch_up(self, since: int | None) -> None:
+        """The replay after `since` when it can be given, else a fresh snapshot."""
         replay = await self._replay(since) if since is not None else None
         if since is None or replay is None:
             seq, data = await self._snapshot()
@@ -85,13 +156,55 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
     def allowed(self, user: Any) -> bool:
         return True
 
+    async def _refuse(self, code: int) -> None:
+        # Accepted first: a close before the handshake completes reaches browsers and phones as a bare
+        # HTTP 403 (close code 1006), and they could not tell "log in again" from "server down, retry".
+        await self.accept()
+        await self.close(code=code)
+
+    async def _rejoin_periodically(self) -> None:
+        """Channels forgets a group member after `group_expiry` (a day by default); consoles stay open for
+        weeks, so the membership is renewed well before it lapses."""
+        expiry = getattr(self.channel_layer, "group_expiry", 86400)
+        while self.group is not None:
+            await asyncio.sleep(max(expiry / 4, 0.5))
+            if self.group is None:
+                return
+            try:
+                await self.channel_layer.group_add(self.group, self.channel_name)
+            except Exception:  # Redis away for a moment: the next round renews it, long before it lapses
+                log.warning("could not renew %s in group %s", self.channel_name, self.group, exc_info=True)
+
     async def disconnect(self, code: int) -> None:
-        if getattr(self, "group", None):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self._leave()
+
+    async def _leave(self) -> None:
+        if self._keep_joined is not None:
+            self._keep_joined.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keep_joined
+            self._keep_joined = None
+        if self.group is not None:
+            group, self.group = self.group, None
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        # A client's garbage (binary frames, broken JSON) is ignored rather than ending the stream.
+        if text_data is None:
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            return
+        await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        # The streams are one-way; a ping gets a pong so clients can tell a dead link.
-        if isinstance(content, dict) and content.get("type") == "ping":
+        # The streams are one-way; a ping gets a pong so clients can tell a dead link. Before the pong, the
+        # record is checked for what a lost broadcast (Redis restarted, a full channel) never brought.
+        if self.group is not None and isinstance(content, dict) and content.get("type") == "ping":
+            await self._catch_up(self.last_seq)
             await self.send_json({"type": "pong", "seq": self.last_seq, "at": _now(), "data": {}})
 
     async def event_message(self, message: dict[str, Any]) -> None:
@@ -124,11 +237,18 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
 
     @database_sync_to_async
     def _replay(self, since: int) -> list[dict[str, Any]] | None:
-        """Everything after `since` this client may see, or None when `since` is too old (or unknown)."""
-        last = selectors.event_last_seq()
-        if since > last or since < last - settings.DISPATCH["REPLAY_MAX_EVENTS"]:
+        """Everything after `since` this client may see, or None when `since` is unknown (ahead of the record)
+        or too old: more than REPLAY_MAX_EVENTS to replay, where a snapshot says it quicker.
+
+        Counted in this stream's events, not the record's: a crew whose unit was quiet while the city was busy
+        is not behind."""
+        if since > selectors.event_last_seq():
             return None
-        return [events.envelope(e) for e in selectors.events_visible(unit_id=self.unit_id, after=since)]
+        limit = settings.DISPATCH["REPLAY_MAX_EVENTS"]
+        rows = list(selectors.events_visible(unit_id=self.unit_id, after=since)[: limit + 1])
+        if len(rows) > limit:
+            return None
+        return [events.envelope(e) for e in rows]
 
     @database_sync_to_async
     def _snapshot(self) -> tuple[int, dict[str, Any]]:
