@@ -6,7 +6,8 @@ from django.utils import translation
 
 
 class PreferredLanguageMiddleware:
-    """Bahasa Indonesia unless the user chose otherwise (profile, then the language cookie).
+    """Bahasa Indonesia unless the user chose otherwise (the language cookie, set by this device's switch, then
+    the profile's choice, which follows the user to a new device).
 
     The browser's Accept-Language is not consulted: a control room's screens must not change language
     because of how a PC was installed.
@@ -17,10 +18,10 @@ class PreferredLanguageMiddleware:
         self.supported = {code for code, _ in settings.LANGUAGES}
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        user = getattr(request, "user", None)
-        chosen = getattr(user, "language", "") if user is not None and user.is_authenticated else ""
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
         if chosen not in self.supported:
-            chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME, "")
+            user = getattr(request, "user", None)
+            chosen = getattr(user, "language", "") if user is not None and user.is_authenticated else ""
         if chosen not in self.supported:
             chosen = settings.LANGUAGE_CODE
         translation.activate(chosen)

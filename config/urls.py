@@ -1,6 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.views import TokenView
@@ -33,7 +39,19 @@ api = [
 
 urlpatterns = [
     path("api/v1/", include(api)),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    # JSON like the rest of the API unless YAML is asked for (Accept or ?format=yaml).
+    path(
+        "api/schema/",
+        SpectacularAPIView.as_view(
+            renderer_classes=[
+                OpenApiJsonRenderer,
+                OpenApiJsonRenderer2,
+                OpenApiYamlRenderer,
+                OpenApiYamlRenderer2,
+            ]
+        ),
+        name="schema",
+    ),
     path("healthz", health.healthz),
     path("healthz/", health.healthz),
     path("readyz", health.readyz),
@@ -42,6 +60,8 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("", include("dispatch.crew")),  # the crew's phone: /crew/ and /api/v1/crew/
+    path("", include("dispatch.report_screens")),
     path("", include("dispatch.urls")),
 ]
 

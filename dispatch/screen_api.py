@@ -248,7 +248,7 @@ def roads_feature_collection() -> dict[str, Any]:
 class RegionsGeoJSONView(APIView):
     """GET → the kecamatan/kelurahan outlines (GeoJSON), drawn when no tile server is configured."""
 
-    permission_classes = [role_permission(*CONSOLE_ROLES)]
+    permission_classes = [role_permission(*ALL_ROLES)]
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
@@ -260,7 +260,7 @@ class RegionsGeoJSONView(APIView):
 class RoadsGeoJSONView(APIView):
     """GET → road lines (GeoJSON) under the outlines; an empty collection when there are none."""
 
-    permission_classes = [role_permission(*CONSOLE_ROLES)]
+    permission_classes = [role_permission(*ALL_ROLES)]
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:

@@ -126,7 +126,10 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 gives up on a read after 5 s by default, the very time channels_redis blocks waiting
+            # for a message: a stream quiet for 5 s (a crew waiting for work) would die with "Timeout reading".
+            # Give the blocking pop room; a dead Redis is still noticed within this time.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": env("CHANNELS_PREFIX", default="psc119"),
             "capacity": 1000,
             "expiry": 30,
@@ -139,6 +142,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Django runs each ASGI request's sync code in a thread of its own, and Celery keeps its result backend per
+# thread unless told it is thread-safe: every request that sent a task paid ~5 ms (an entry-points scan)
+# to build a backend it never uses. The (disabled) backend is safe to share.
+CELERY_RESULT_BACKEND_THREAD_SAFE = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
@@ -154,12 +161,12 @@ CELERY_BEAT_SCHEDULE = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["accounts.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "accounts.errors.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -201,8 +208,16 @@ GEO = {
     "CIRCUITY_FACTOR": env.float("GEO_CIRCUITY_FACTOR", default=1.4),
     "URBAN_SPEED_KMH": env.float("GEO_URBAN_SPEED_KMH", default=30.0),
     "ROAD_ENGINE": env("ROAD_ENGINE", default=""),  # "", "osrm" (in-process) or "osrm-http"
-    "OSRM_DATA": env("OSRM_DATA", default=""),
+    # Road network data directory (build_road_network writes builds/ and a `current` pointer there).
+    "OSRM_DATA": env("OSRM_DATA", default=str(VAR_DIR / "osrm")),
     "OSRM_URL": env("OSRM_URL", default=""),
+    "OSRM_TIMEOUT_SECONDS": env.float("OSRM_TIMEOUT_SECONDS", default=2.0),
+    "OSRM_RELOAD_CHECK_SECONDS": env.float("OSRM_RELOAD_CHECK_SECONDS", default=2.0),
+    # osrm-http only, when OSRM_DATA does not hold the server's network: its fastest road class, km/h.
+    "OSRM_TOP_SPEED_KMH": env.float("OSRM_TOP_SPEED_KMH", default=0.0),
+    # A point farther than this from any road is not routed (geodesic); nearer ones cover the gap off-road.
+    "MAX_SNAP_M": env.float("ROAD_MAX_SNAP_M", default=1000.0),
+    "OFFROAD_SPEED_KMH": env.float("ROAD_OFFROAD_SPEED_KMH", default=20.0),
     "SERVICE_AREA_BUFFER_M": env.float("SERVICE_AREA_BUFFER_M", default=500.0),
     # Geocoding: the offline gazetteer always; a self-hosted Nominatim/Photon only when GEOCODER is set.
     "GEOCODER": env("GEOCODER", default=""),  # "", "nominatim" or "photon"
@@ -225,14 +240,46 @@ LOGGING = {
     "loggers": {"django.channels.server": {"level": "WARNING"}},
 }
 
+# --- Security ----------------------------------------------------------------------------------
+# PSC_ENV=production (behind the TLS-terminating proxy of deploy/) makes the secrets mandatory and turns every
+# safe default on; each stays overridable. `manage.py check --deploy` is clean with deploy/psc119.env.example.
+PRODUCTION = env("PSC_ENV", default="") == "production"
+if PRODUCTION:
+    from django.core.exceptions import ImproperlyConfigured
+
+    _required = ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS")
+    _missing = [name for name in _required if not env(name, default="")]
+    if _missing or DEBUG:
+        raise ImproperlyConfigured(
+            f"PSC_ENV=production needs DEBUG off and {', '.join(_missing) or 'nothing else'} from the environment"
+        )
 if not DEBUG:
-    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
-    CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
-    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", False) else None
+    SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=PRODUCTION)
+    CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=PRODUCTION)
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
+    # The health checks answer plain HTTP on the loopback, for the proxy, systemd and monitoring.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if PRODUCTION else 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=PRODUCTION)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=PRODUCTION)
+    _behind_proxy = env.bool("BEHIND_PROXY", default=PRODUCTION)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if _behind_proxy else None
 SESSION_COOKIE_HTTPONLY = True
+SESSION_ENGINE = "accounts.sessions"  # the database engine, minus cookies no session key can be
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Login throttling (django-axes): LOGIN_FAILURE_LIMIT failed logins for one username from one address lock that
+# pair out for LOGIN_COOLOFF_MINUTES, on /login/ and the token endpoint alike (accounts/lockout.py answers).
+# Behind the proxy the address is the client's: uvicorn runs with --proxy-headers (deploy/).
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = ["accounts.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("LOGIN_COOLOFF_MINUTES", default=15.0) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 
 # Publishing to a broker that is down must not hold a request for long: the sweeper re-drives the work.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -245,6 +292,8 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
     "UnitStatusEnum": "fleet.models.UnitStatus",
     "AssignmentStatusEnum": "dispatch.models.AssignmentStatus",
     "IncidentStatusEnum": "calls.models.IncidentStatus",
+    "PlaceKindEnum": "geo.serializers.PLACE_KINDS",
+    "UnitKindEnum": "fleet.models.Unit.Kind",
 }
 SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["rest_framework.permissions.IsAuthenticated"]
 

@@ -1,0 +1,86 @@
+// The crew app's service worker, served as /crew/sw.js (scope /crew/) with self.CREW_SHELL prepended:
+// {version, static: [urls], static_prefix, pages: [urls], data: [urls of the map's ground layers]}.
+// The app shell comes from the cache first, so the app opens in a dead spot; the page and its translations
+// (and the map's ground layers) are fetched fresh when the network answers and kept for when it does not;
+// the rest of the API is never cached (taps wait in the page's outbox).
+
+const SHELL = self.CREW_SHELL;
+const CACHE = `psc119-crew-${SHELL.version}`;
+
+// Pages are kept only as the app itself: a redirect to the login page must never stand in for /crew/.
+async function keepPage(cache, url) {
+  try {
+    const response = await fetch(url, { credentials: "same-origin", cache: "reload" });
+    if (response.ok && !response.redirected) await cache.put(url, response);
+  } catch (error) {
+    // offline while installing: the page is kept on the next visit
+  }
+}
+
+self.addEventListener("install", (event) => {
+  event.waitUntil((async () => {
+    const cache = await caches.open(CACHE);
+    await cache.addAll(SHELL.static.map((url) => new Request(url, { cache: "reload" })));
+    await Promise.all(SHELL.pages.map((url) => keepPage(cache, url)));
+    await self.skipWaiting();
+  })());
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches.keys()
+      .then((names) => Promise.all(
+        names.filter((name) => name.startsWith("psc119-crew-") && name !== CACHE).map((name) => caches.delete(name)),
+      ))
+      .then(() => self.clients.claim()),
+  );
+});
+
+async function cacheFirst(request) {
+  const cached = await caches.match(request);
+  if (cached) return cached;
+  const response = await fetch(request);
+  if (response.ok) {
+    const cache = await caches.open(CACHE);
+    cache.put(request, response.clone());
+  }
+  return response;
+}
+
+async function networkFirst(request) {
+  try {
+    const response = await fetch(request);
+    // A redirect (to the login page) is not the app: never keep it under the app's address.
+    if (response.ok && !response.redirected) {
+      const cache = await caches.open(CACHE);
+      cache.put(request, response.clone());
+    }
+    return response;
+  } catch (error) {
+    const cached = await caches.match(request, { ignoreSearch: true });
+    return cached || Response.error();
+  }
+}
+
+self.addEventListener("fetch", (event) => {
+  const { request } = event;
+  if (request.method !== "GET") return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return; // map tiles: left to the browser's own cache
+  if (url.pathname.startsWith(SHELL.static_prefix)) {
+    event.respondWith(cacheFirst(request));
+  } else if (request.mode === "navigate" || SHELL.pages.includes(url.pathname) || SHELL.data.includes(url.pathname)) {
+    event.respondWith(networkFirst(request));
+  }
+});
+
+// A tap on the "new assignment" notification brings the app to the front.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  event.waitUntil(
+    self.clients.matchAll({ type: "window" }).then((windows) => {
+      const open = windows.find((client) => new URL(client.url).pathname.startsWith(self.registration.scope.replace(self.location.origin, "")));
+      return open ? open.focus() : self.clients.openWindow(self.registration.scope);
+    }),
+  );
+});
