@@ -9,6 +9,14 @@ from calls.models import OPEN_STATUSES, Call, Incident
 ERASED = "[dihapus]"
 
 
+def incidents_past_retention(*, received_before: datetime) -> list[int]:
+    return list(
+        Incident.objects.filter(received_at__lt=received_before)
+        .exclude(status__in=OPEN_STATUSES)
+        .values_list("id", flat=True)
+    )
+
+
 @transaction.atomic
 def calls_personal_data_erase(*, received_before: datetime) -> int:
     """Blank the caller's number, name and notes of calls on closed incidents received before the cut-off.

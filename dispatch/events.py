@@ -202,3 +202,29 @@ def alert(
         **(extra or {}),
     }
     _record("alert", data, incident_id=incident.id if incident else None)
+
+
+_RETAINED_TYPES = ("incident.created", "incident.updated", "call.created")
+
+
+def events_personal_data_erase(*, before: Any, incident_ids: list[int]) -> int:
+    """Blank callers' numbers, names and notes in the record of these (closed) incidents' events before `before`.
+
+    The event record is append-only for everything else; personal data is not kept past its retention.
+    """
+    erased = 0
+    rows = Event.objects.filter(at__lt=before, incident_id__in=incident_ids, type__in=_RETAINED_TYPES)
+    for event in rows.only("id", "data").iterator(chunk_size=500):
+        cleaned = _erase(event.data)
+        if cleaned != event.data:
+            Event.objects.filter(pk=event.pk).update(data=cleaned)
+            erased += 1
+    return erased
+
+
+def _erase(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: ("" if k in PERSONAL_KEYS or k == "notes" else _erase(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_erase(v) for v in value]
+    return value

@@ -60,9 +60,13 @@ def erase_expired_personal_data() -> int:
     from django.conf import settings
     from django.utils import timezone
 
-    from calls.retention import calls_personal_data_erase
+    from calls.retention import calls_personal_data_erase, incidents_past_retention
+    from dispatch.events import events_personal_data_erase
 
-    days = settings.PERSONAL_DATA_RETENTION_DAYS
+    days: int = settings.PERSONAL_DATA_RETENTION_DAYS
     if days <= 0:
         return 0
-    return calls_personal_data_erase(received_before=timezone.now() - timedelta(days=days))
+    cutoff = timezone.now() - timedelta(days=days)
+    erased = calls_personal_data_erase(received_before=cutoff)
+    events_personal_data_erase(before=cutoff, incident_ids=incidents_past_retention(received_before=cutoff))
+    return erased

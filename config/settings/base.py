@@ -89,6 +89,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    # Under ASGI, Django runs each request's sync code in a new thread, so a persistent connection is never
+    # reused: every request opened (and closed) a PostgreSQL session. A small pool per process keeps them.
+    if (pool_size := env.int("DATABASE_POOL_SIZE", default=4)) > 0:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django must not
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -192,6 +197,8 @@ DISPATCH = {
     # Which ranking auto-dispatch uses: a name registered in dispatch/policies.py ("road", "straight", ...).
     "POLICY": env("DISPATCH_POLICY", default="road"),
 }
+# Callers' numbers, names and notes are erased from closed incidents after this many days (0 keeps them).
+PERSONAL_DATA_RETENTION_DAYS = env.int("PERSONAL_DATA_RETENTION_DAYS", default=365)
 
 # --- The crew's phone (/crew/) ---------------------------------------------------------------
 CREW = {
