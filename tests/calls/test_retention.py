@@ -44,6 +44,7 @@ def test_retention_task_also_erases_callers_from_the_event_record(call_taker):
     )  # fmt: skip
     old = timezone.now() - timedelta(days=400)
     Incident.objects.filter(pk=recorded.incident.pk).update(status=IncidentStatus.CANCELLED, received_at=old)
+    Call.objects.filter(pk=recorded.call.pk).update(received_at=old)
     Event.objects.filter(incident_id=recorded.incident.pk).update(at=old)
     kept = CallFactory()  # a recent call on an open incident keeps everything
 
