@@ -2,6 +2,7 @@
 
 A road engine answers when one is configured and can route the leg; otherwise the geodesic estimate
 (straight line x circuity factor at an assumed urban speed) answers, and the leg says so in `source`.
+`fastest_to` answers "which of these origins are fastest" exactly, routing only the origins it must.
 """
 
 from __future__ import annotations
@@ -43,9 +44,18 @@ class RoadEngine(Protocol):
     def table_to(self, destination: LatLon, origins: Sequence[LatLon]) -> list[Leg | None]:
         """Legs from each origin to the destination; None where the engine cannot route it."""
 
+    def fastest_to(
+        self, destination: LatLon, origins: Sequence[LatLon], limit: int, handicaps_s: Sequence[float]
+    ) -> list[Leg | None]:
+        """Legs (geodesic where the road cannot answer) for the origins among the `limit` fastest by
+        duration + handicap, ties included; None for the others, each proven slower."""
+
     def route(self, origin: LatLon, destination: LatLon) -> Route | None: ...
 
     def ready(self) -> bool: ...
+
+    def describe(self) -> str:
+        """One line for people: which engine, which network."""
 
 
 def geodesic_leg(origin: LatLon, destination: LatLon) -> Leg:
@@ -64,7 +74,7 @@ def road_engine() -> RoadEngine | None:
     if not kind:
         return None
     try:
-        from geo import osrm_engine  # type: ignore[attr-defined]  # loads the native engine only when configured
+        from geo import osrm_engine  # loads the native engine only when configured
 
         return osrm_engine.engine_from_settings(kind)
     except Exception:
@@ -90,6 +100,34 @@ def travel_times_to(*, destination: LatLon, origins: Sequence[LatLon]) -> list[L
             log.exception("road engine failed on a table; answering geodesic")
             legs = [None] * len(origins)
     return [leg or geodesic_leg(o, destination) for leg, o in zip(legs, origins, strict=True)]
+
+
+def fastest_to(
+    *, destination: LatLon, origins: Sequence[LatLon], limit: int, handicaps_s: Sequence[float] | None = None
+) -> list[Leg | None]:
+    """The `limit` fastest origins by duration + handicap, exactly as a full table would rank them.
+
+    Legs for those (ties at the limit included), None for every other origin: it is proven slower, without
+    having been routed. Road where routable, geodesic otherwise, as in travel_times_to; an engine failure
+    answers geodesic, never raises.
+    """
+    handicaps = list(handicaps_s) if handicaps_s is not None else [0.0] * len(origins)
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    engine = road_engine()
+    if engine is not None and limit < len(origins):
+        try:
+            return engine.fastest_to(destination, origins, limit, handicaps)
+        except Exception:
+            log.exception("road engine failed on a ranking; answering geodesic")
+            legs = [geodesic_leg(o, destination) for o in origins]
+    else:
+        legs = travel_times_to(destination=destination, origins=origins)
+    if limit >= len(legs):
+        return list(legs)
+    scores = sorted(leg.duration_s + h for leg, h in zip(legs, handicaps, strict=True))
+    threshold = scores[limit - 1]
+    return [leg if leg.duration_s + h <= threshold else None for leg, h in zip(legs, handicaps, strict=True)]
 
 
 def route_between(*, origin: LatLon, destination: LatLon) -> Route:
