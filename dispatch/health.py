@@ -42,8 +42,16 @@ def _check_worker() -> str | None:
 
 
 def _check_routing() -> str | None:
-    if not settings.GEO["ROAD_ENGINE"]:
+    kind = settings.GEO["ROAD_ENGINE"]
+    if not kind:
         return None  # geodesic by configuration
+    if kind == "osrm":
+        from pathlib import Path
+
+        from geo.roadnet import network_current
+
+        if network_current(Path(settings.GEO["OSRM_DATA"])) is None:
+            return None  # no network built yet: the geodesic estimate answers, and says so
     engine = road_engine()
     if engine is None or not engine.ready():
         return "routing: road engine configured but not answering"

@@ -90,10 +90,15 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # Under ASGI, Django runs each request's sync code in a new thread, so a persistent connection is never
-    # reused: every request opened (and closed) a PostgreSQL session. A small pool per process keeps them.
-    if (pool_size := env.int("DATABASE_POOL_SIZE", default=4)) > 0:
+    # reused: every request opened (and closed) a PostgreSQL session (~6 ms). A pool per process keeps them;
+    # it grows to DATABASE_POOL_SIZE only while that many threads query at once.
+    if (pool_size := env.int("DATABASE_POOL_SIZE", default=16)) > 0:
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django must not
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": pool_size, "timeout": 10}
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": pool_size,
+            "timeout": 10,
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -189,6 +194,24 @@ DISPATCH = {
     "ACK_TIMEOUT_SECONDS": env.int("DISPATCH_ACK_TIMEOUT_SECONDS", default=60),
     # Priority 1 prefers ALS: a BLS unit is counted this much slower when ranking for priority 1.
     "ALS_PREFERENCE_SECONDS": env.int("DISPATCH_ALS_PREFERENCE_SECONDS", default=180),
+    # Response plans (dispatch/plans.py): priority 1 takes a BLS unit only when the nearest ALS is more than this
+    # further; several units (at most MAX_UNITS_PER_INCIDENT) when the patients outnumber one unit's capacity.
+    "ALS_MARGIN_SECONDS": env.int(
+        "DISPATCH_ALS_MARGIN_SECONDS", default=env.int("DISPATCH_ALS_PREFERENCE_SECONDS", default=180)
+    ),
+    "MAX_UNITS_PER_INCIDENT": env.int("DISPATCH_MAX_UNITS_PER_INCIDENT", default=3),
+    # A unit not on scene this long after its ETA (from departure, else assignment) raises one `late` alert.
+    "LATE_MARGIN_SECONDS": env.int("DISPATCH_LATE_MARGIN_SECONDS", default=180),
+    # Priority 1 may take a unit on its way to priority 3 when it arrives this much sooner; 0 = never.
+    "PREEMPT_SAVING_SECONDS": env.int("DISPATCH_PREEMPT_SAVING_SECONDS", default=0),
+    # Policy "coverage": among candidates within this many seconds of the best, send the one whose departure
+    # leaves the least demand uncovered within the target time (also the move-up target).
+    "COVERAGE_TOLERANCE_SECONDS": env.int("DISPATCH_COVERAGE_TOLERANCE_SECONDS", default=60),
+    "COVERAGE_TARGET_SECONDS": env.int("DISPATCH_COVERAGE_TARGET_SECONDS", default=480),
+    # Expected coverage (MEXCLP): the chance a unit is busy when called.
+    "COVERAGE_BUSY_FRACTION": env.float("DISPATCH_COVERAGE_BUSY_FRACTION", default=0.3),
+    # Move-up (GET /api/v1/moveup/): at most this many idle units moved to other posts per plan.
+    "MOVEUP_MAX_MOVES": env.int("DISPATCH_MOVEUP_MAX_MOVES", default=3),
     "DUPLICATE_WINDOW_SECONDS": env.int("DISPATCH_DUPLICATE_WINDOW_SECONDS", default=1800),
     "DUPLICATE_DISTANCE_M": env.float("DISPATCH_DUPLICATE_DISTANCE_M", default=250.0),
     "POSITION_STALE_SECONDS": env.int("DISPATCH_POSITION_STALE_SECONDS", default=600),
@@ -214,7 +237,8 @@ GEO = {
     # Geodesic fallback: straight line x circuity at an assumed urban ambulance speed.
     "CIRCUITY_FACTOR": env.float("GEO_CIRCUITY_FACTOR", default=1.4),
     "URBAN_SPEED_KMH": env.float("GEO_URBAN_SPEED_KMH", default=30.0),
-    "ROAD_ENGINE": env("ROAD_ENGINE", default=""),  # "", "osrm" (in-process) or "osrm-http"
+    # "osrm" (in-process, the network built into OSRM_DATA; geodesic until one is), "osrm-http" or "" (geodesic).
+    "ROAD_ENGINE": env("ROAD_ENGINE", default="osrm"),
     # Road network data directory (build_road_network writes builds/ and a `current` pointer there).
     "OSRM_DATA": env("OSRM_DATA", default=str(VAR_DIR / "osrm")),
     "OSRM_URL": env("OSRM_URL", default=""),

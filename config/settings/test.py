@@ -17,3 +17,5 @@ CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="memory://")
 LOGGING["root"]["level"] = env("LOG_LEVEL", default="WARNING")  # noqa: F405
 # The e2e stack serves the screens' static files from the apps, without a collectstatic run.
 WHITENOISE_USE_FINDERS = True
+# Tests route geodesic unless they build their own network (tests/geo): never a developer's var/osrm.
+GEO = {**GEO, "ROAD_ENGINE": env("TEST_ROAD_ENGINE", default="")}  # noqa: F405
