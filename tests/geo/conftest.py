@@ -161,3 +161,21 @@ def osrm_routed():
     for proc, _ in servers.values():
         proc.kill()  # nothing to save: it only serves
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def malang_places(django_db_blocker):
+    """Kota Malang's places (regions, facilities, streets, our landmarks and aliases), imported once per module
+    as `load_demo --data` does, and removed afterwards so that other tests start from an empty database."""
+    from dispatch.demo import demo_import_data
+    from geo.models import Facility, PlaceAlias, Region, Street
+    from tests.conftest import SHARED_MALANG
+
+    if not (SHARED_MALANG / "malang_kelurahan_big2021.geojson").exists():
+        pytest.skip(f"Malang reference data not found at {SHARED_MALANG}")
+    with django_db_blocker.unblock():
+        counts = demo_import_data(SHARED_MALANG)
+    yield counts
+    with django_db_blocker.unblock():
+        for model in (PlaceAlias, Street, Facility, Region):
+            model.objects.all().delete()
