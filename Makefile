@@ -57,3 +57,8 @@ bench: setup
 
 clean-var:
 	rm -rf var staticfiles
+
+# Faults on a private stack: worker kill -9, Redis and PostgreSQL restarts, ASGI restart (~2 min; also in `make test`).
+.PHONY: chaos
+chaos: setup
+	bash scripts/test.sh -m chaos -s tests/e2e/test_faults.py

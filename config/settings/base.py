@@ -97,7 +97,8 @@ else:
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": pool_size,
-            "timeout": 10,
+            # A request waits at most this long for a connection: an outage answers fast, not after 10 s.
+            "timeout": env.float("DATABASE_POOL_TIMEOUT", default=3.0),
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
