@@ -39,6 +39,7 @@ from accounts.permissions import role_permission
 from dispatch import selectors
 from dispatch.hospitals import Case, case_for, hospitals_ranked_for
 from dispatch.models import Assignment
+from dispatch.screens import content_security_policy
 from dispatch.serializers import AssignmentWithRouteSerializer, UnitSerializer
 from geo.models import Facility
 from geo.points import LatLon
@@ -109,7 +110,9 @@ def crew_app(request: HttpRequest) -> HttpResponse:
     }
     # As plain strings: the template would write 5.0 as "5,0" in Indonesian.
     data = {key: "" if value is None else str(value) for key, value in config.items()}
-    return render(request, "crew/app.html", {"unit": unit, "config": data})
+    response = render(request, "crew/app.html", {"unit": unit, "config": data})
+    response["Content-Security-Policy"] = content_security_policy(request)
+    return response
 
 
 def service_worker(request: HttpRequest) -> HttpResponse:

@@ -122,7 +122,8 @@ class StatusChange(models.Model):
     to_status = models.CharField(max_length=16)
     at = models.DateTimeField(help_text="when it happened (a crew's offline tap keeps its own time)")
     recorded_at = models.DateTimeField(auto_now_add=True)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # PROTECT: who acted stays in the record; staff are deactivated, never deleted.
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     client_id = models.UUIDField(null=True, blank=True, unique=True)
     reason = models.CharField(max_length=200, blank=True)
 
@@ -142,7 +143,7 @@ class Event(models.Model):
     incident_id = models.BigIntegerField(null=True, blank=True)
     unit_id = models.BigIntegerField(null=True, blank=True, help_text="the unit stream that also sees it")
     for_console = models.BooleanField(default=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
 
     class Meta:
         ordering = ["id"]
