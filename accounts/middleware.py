@@ -25,7 +25,7 @@ class PreferredLanguageMiddleware:
         if chosen not in self.supported:
             chosen = settings.LANGUAGE_CODE
         translation.activate(chosen)
-        request.LANGUAGE_CODE = chosen  # type: ignore[attr-defined]
+        request.LANGUAGE_CODE = chosen
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", chosen)
         return response

@@ -14,7 +14,7 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # In-process tests call task functions directly; the e2e suite runs a real worker on Redis.
 CELERY_BROKER_URL = env("TEST_CELERY_BROKER_URL", default="memory://")
-LOGGING["root"]["level"] = env("LOG_LEVEL", default="WARNING")  # noqa: F405
+LOGGING["root"]["level"] = env("LOG_LEVEL", default="WARNING")  # type: ignore[index]  # noqa: F405
 # The e2e stack serves the screens' static files from the apps, without a collectstatic run.
 WHITENOISE_USE_FINDERS = True
 # Tests route geodesic unless they build their own network (tests/geo): never a developer's var/osrm.
