@@ -39,6 +39,8 @@ api = [
 
 urlpatterns = [
     path("api/v1/", include(api)),
+    path("api/v1/", include("dispatch.hospital_api")),  # POST hospitals/{id}/status/ (issue 7)
+    path("api/v1/", include("dispatch.moveup")),  # GET, POST moveup/ (issue 7)
     # JSON like the rest of the API unless YAML is asked for (Accept or ?format=yaml).
     path(
         "api/schema/",

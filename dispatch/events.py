@@ -204,6 +204,13 @@ def alert(
     _record("alert", data, incident_id=incident.id if incident else None)
 
 
+def hospital_updated(hospital: Any, *, actor: Any = None) -> None:
+    """A hospital's emergency department status changed (open, diversion, closed): to the consoles."""
+    from geo.serializers import HospitalSerializer
+
+    _record("hospital.updated", dict(HospitalSerializer(hospital).data), actor=actor)
+
+
 _RETAINED_TYPES = ("incident.created", "incident.updated", "call.created")
 
 

@@ -17,7 +17,8 @@ from geopy.distance import geodesic
 
 from accounts.errors import Conflict
 from calls.models import OPEN_STATUSES, Call, Incident, IncidentStatus
-from dispatch import events
+from dispatch import events, plans, policies
+from dispatch.lateness import assignments_late_alert
 from dispatch.models import (
     ACTIVE_STATUSES,
     UNIT_STATUS_FOR,
@@ -25,11 +26,11 @@ from dispatch.models import (
     AssignmentStatus,
     StatusChange,
 )
-from dispatch.ranking import units_free_for, units_ranked_for
+from dispatch.ranking import units_free_for
 from fleet.models import FREE_STATUSES, Unit, UnitPosition, UnitStatus
+from geo.gazetteer import reverse
 from geo.models import Facility
 from geo.points import LatLon
-from geo.regions import locate
 from geo.routing import route_between, travel_times_to
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,15 @@ def _place(incident: Incident) -> None:
         return
     assert incident.lat is not None
     assert incident.lon is not None
-    placement = locate(LatLon(incident.lat, incident.lon))
+    found = reverse(LatLon(incident.lat, incident.lon))
+    placement = found.placement
     incident.kecamatan, incident.kelurahan = placement.kecamatan, placement.kelurahan
     incident.outside_service_area = placement.inside_service_area is False
+    # What a crew looks for on arrival: "dekat Matos (120 m)".
+    near = found.nearest
+    incident.nearest_place = (
+        {"name": near.name, "kind": near.kind, "distance_m": round(near.distance_m)} if near else None
+    )
 
 
 def incidents_possibly_duplicate(
@@ -348,8 +355,12 @@ def _assignment_start(
     eta: float | None,
     distance: float | None,
     source: str,
+    replaced: Assignment | None = None,
 ) -> Assignment:
-    """With incident and unit locked: create the assignment, move the unit, schedule the ack timeout."""
+    """With incident and unit locked: create the assignment, move the unit, schedule the ack timeout.
+
+    Routing runs before the first event is recorded, so the event lock is never held while routing.
+    """
     now = timezone.now()
     route = None
     origin = _unit_position(unit)
@@ -371,6 +382,10 @@ def _assignment_start(
     _incident_refresh_status(incident, by=by, at=now)
     incident = _incident_fresh(incident.pk)
     assignment = Assignment.objects.select_related("incident", "unit", "hospital").get(pk=assignment.pk)
+    if replaced is not None:
+        # The replaced unit's crew and the consoles learn that it is off this incident, before the new one.
+        events.assignment_updated(_assignment_fresh(replaced.pk), actor=by)
+        events.unit_updated(_unit_fresh(replaced.unit_id), actor=by)
     events.assignment_created(assignment, actor=by)
     events.unit_updated(_unit_fresh(unit.pk), actor=by)
     events.incident_updated(incident, actor=by)
@@ -398,7 +413,15 @@ def incident_dispatch_auto(*, incident_id: int, alert_if_none: bool = True) -> A
 
     Locks the incident, then claims units best-first with SKIP LOCKED so concurrent workers never wait on
     or share a unit; the partial unique constraint is the last word. No unit → alert (once per call site).
+    More patients than one unit carries → several units (`plans.units_more_needed`); priority 1 may first
+    pre-empt a unit from priority 3 (`preemption`, its own transaction and lock order).
     """
+    if settings.DISPATCH["PREEMPT_SAVING_SECONDS"] > 0:
+        from dispatch.preemption import incident_preempt_if_faster
+
+        preempted = incident_preempt_if_faster(incident_id=incident_id)
+        if preempted is not None:
+            return preempted
     with transaction.atomic():
         incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
         if incident is None or incident.status != IncidentStatus.PENDING or not incident.has_place:
@@ -407,10 +430,13 @@ def incident_dispatch_auto(*, incident_id: int, alert_if_none: bool = True) -> A
             return None
         if incident.assignments.filter(status__in=ACTIVE_STATUSES).exists():
             return None
-        tried = incident.assignments.filter(status__in=[S.DECLINED, S.EXPIRED]).values_list(
+        # A unit that declined, timed out or was taken off this incident is not sent back to it.
+        tried = incident.assignments.filter(status__in=[S.DECLINED, S.EXPIRED, S.CANCELLED]).values_list(
             "unit_id", flat=True
         )
-        candidates = units_ranked_for(incident, list(units_free_for(incident, exclude_unit_ids=tried)))
+        candidates = policies.units_ranked(incident, list(units_free_for(incident, exclude_unit_ids=tried)))
+        first: Assignment | None = None
+        carried = sent = 0
         for candidate in candidates:
             unit = (
                 Unit.objects.select_for_update(skip_locked=True, of=("self",))
@@ -422,13 +448,24 @@ def incident_dispatch_auto(*, incident_id: int, alert_if_none: bool = True) -> A
                 continue
             try:
                 with transaction.atomic():
-                    return _assignment_start(
+                    started = _assignment_start(
                         incident=incident, unit=unit, by=None, automatic=True, eta=candidate.leg.duration_s,
                         distance=candidate.leg.distance_m, source=candidate.leg.source,
                     )  # fmt: skip
             except IntegrityError:
                 log.warning("unit %s was taken concurrently; trying the next", unit.pk)
                 continue
+            first, carried, sent = first or started, carried + unit.capacity, sent + 1
+            if not plans.units_more_needed(patients=incident.patient_count, carried=carried, sent=sent):
+                break
+        if first is not None:
+            if carried < incident.patient_count:
+                events.alert(
+                    "units_short",
+                    f"Hanya {sent} unit untuk {incident.patient_count} pasien.",
+                    incident=incident,
+                )
+            return first
         if alert_if_none:
             events.alert("no_unit_available", "Tidak ada unit siaga: kejadian menunggu.", incident=incident)
     return None
@@ -482,7 +519,7 @@ def assignment_create(
         return _assignment_start(
             incident=incident, unit=unit, by=by, automatic=False,
             eta=leg.duration_s if leg else None, distance=leg.distance_m if leg else None,
-            source=leg.source if leg else "geodesic",
+            source=leg.source if leg else "geodesic", replaced=replaced,
         )  # fmt: skip
 
 
@@ -549,6 +586,10 @@ def assignment_transition(
             assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
             assignment.incident, assignment.unit = incident, unit
             if assignment.status == status:
+                return _assignment_fresh(assignment_id)
+            # Checked again under the locks: the twin of a resent tap may have committed (and a later tap
+            # after it) while this one waited.
+            if client_id is not None and StatusChange.objects.filter(client_id=client_id).exists():
                 return _assignment_fresh(assignment_id)
             if not assignment.can_move_to(status):
                 raise Conflict(
@@ -761,4 +802,5 @@ def sweep() -> dict[str, int]:
     for pk in geocoding:
         _tasks().geocode_incident.delay(pk)
     assigned = queue_serve()
-    return {"expired": expired, "assigned": assigned, "geocoding": len(geocoding)}
+    late = assignments_late_alert()
+    return {"expired": expired, "assigned": assigned, "geocoding": len(geocoding), "late": late}

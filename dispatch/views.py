@@ -16,11 +16,12 @@ from rest_framework.views import APIView
 
 from accounts.models import Role, User
 from accounts.permissions import ALL_ROLES, CONSOLE_ROLES, role_permission
+from accounts.text import PlainTextField
 from calls.models import IncidentStatus
 from calls.phones import InvalidPhone, phone_to_e164
-from dispatch import reports, selectors, services
+from dispatch import policies, reports, selectors, services
 from dispatch.models import CREW_STATUSES, DISPATCHER_STATUSES, Assignment
-from dispatch.ranking import units_free_for, units_ranked_for
+from dispatch.ranking import units_free_for
 from dispatch.serializers import (
     AssignmentSerializer,
     AssignmentWithRouteSerializer,
@@ -50,6 +51,13 @@ def _is_crew(request: Request) -> bool:
     return _user(request).role == Role.CREW
 
 
+def _shown_to(request: Request, data: Any) -> Any:
+    """The read-only role (viewer) never gets callers' personal data, here as on the WebSocket streams."""
+    from dispatch.events import redact
+
+    return redact(data) if _user(request).role == Role.VIEWER else data
+
+
 def _require_own_unit(request: Request, unit_id: int) -> None:
     if _is_crew(request) and _user(request).unit_id != unit_id:
         raise PermissionDenied("A crew acts for its own unit only.")
@@ -60,13 +68,13 @@ def _require_own_unit(request: Request, unit_id: int) -> None:
 
 class CallInput(serializers.Serializer):
     caller_phone = serializers.CharField(max_length=32)
-    caller_name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
+    caller_name = PlainTextField(max_length=120, required=False, allow_blank=True, default="")
     location = LocationField(required=False, allow_null=True, default=None)
-    address = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    complaint = serializers.CharField(max_length=500)
+    address = PlainTextField(max_length=500, required=False, allow_blank=True, default="")
+    complaint = PlainTextField(max_length=500)
     priority = serializers.IntegerField(min_value=1, max_value=3)
     patient_count = serializers.IntegerField(min_value=0, max_value=200, required=False, default=1)
-    notes = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    notes = PlainTextField(max_length=4000, required=False, allow_blank=True, default="")
     incident = serializers.IntegerField(
         min_value=1, max_value=2**62, required=False, allow_null=True, default=None
     )
@@ -140,7 +148,7 @@ class IncidentListView(APIView):
             limit = min(int(request.query_params.get("limit", 200)), 1000)
         except ValueError:
             raise ValidationError({"limit": "A whole number is required."}) from None
-        return Response(IncidentSerializer(incidents[: max(limit, 1)], many=True).data)
+        return Response(_shown_to(request, IncidentSerializer(incidents[: max(limit, 1)], many=True).data))
 
 
 class IncidentDetailView(APIView):
@@ -156,7 +164,7 @@ class IncidentDetailView(APIView):
             and not incident.assignments.filter(unit_id=_user(request).unit_id or 0).exists()
         ):
             raise PermissionDenied("A crew sees only the incidents its unit was sent to.")
-        return Response(IncidentSerializer(incident).data)
+        return Response(_shown_to(request, IncidentSerializer(incident).data))
 
 
 class RecommendationsView(APIView):
@@ -169,8 +177,9 @@ class RecommendationsView(APIView):
         incident = Incident.objects.filter(pk=pk).first()
         if incident is None:
             raise NotFound("No such incident.")
-        ranked = units_ranked_for(incident, list(selectors.units_with_assignment().filter(
-            pk__in=units_free_for(incident).values("pk"))))  # fmt: skip
+        # Ranked by the active policy (issue 7), so `reason` explains what auto-dispatch would do.
+        ranked = list(policies.units_ranked(incident, list(selectors.units_with_assignment().filter(
+            pk__in=units_free_for(incident).values("pk")))))  # fmt: skip
         return Response(
             {
                 "incident": incident.pk,
@@ -215,7 +224,7 @@ class IncidentAssignmentsView(APIView):
 
 
 class CancelInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = PlainTextField(max_length=500)
 
 
 class IncidentCancelView(APIView):
@@ -257,17 +266,22 @@ class UnitDetailView(APIView):
         return Response(UnitSerializer(unit).data)
 
 
+class NumberField(serializers.FloatField):
+    """A JSON number (or its text); `true` is not 1.0, however Python sees it."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return cast(float, super().to_internal_value(data))
+
+
 class PositionInput(serializers.Serializer):
-    lat = serializers.FloatField()
-    lon = serializers.FloatField()
+    lat = NumberField()
+    lon = NumberField()
     at = serializers.DateTimeField()
-    heading = serializers.FloatField(
-        required=False, allow_null=True, min_value=0, max_value=360, default=None
-    )
-    speed = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=150, default=None)
-    accuracy = serializers.FloatField(
-        required=False, allow_null=True, min_value=0, max_value=100_000, default=None
-    )
+    heading = NumberField(required=False, allow_null=True, min_value=0, max_value=360, default=None)
+    speed = NumberField(required=False, allow_null=True, min_value=0, max_value=150, default=None)
+    accuracy = NumberField(required=False, allow_null=True, min_value=0, max_value=100_000, default=None)
 
     def validate_lat(self, value: Any) -> float:
         return finite_coordinate(value, "lat", 90.0)
@@ -327,7 +341,7 @@ class AssignmentStatusInput(serializers.Serializer):
         min_value=1, max_value=2**62, required=False, allow_null=True, default=None
     )
     client_id = serializers.UUIDField(required=False, allow_null=True, default=None)
-    reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    reason = PlainTextField(max_length=200, required=False, allow_blank=True, default="")
 
 
 class AssignmentStatusView(APIView):
@@ -394,6 +408,10 @@ class MeView(APIView):
 class ReportInput(serializers.Serializer):
     since = serializers.DateTimeField(required=False, allow_null=True, default=None)
     until = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    priority = serializers.IntegerField(
+        min_value=1, max_value=3, required=False, allow_null=True, default=None
+    )
+    kecamatan = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
 
 
 class ResponseTimesView(APIView):

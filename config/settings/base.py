@@ -1,5 +1,6 @@
 """Settings read from the environment. Embedded defaults (SQLite, a local Redis) serve `make run`."""
 
+import sys
 from pathlib import Path
 
 import environ
@@ -91,8 +92,11 @@ else:
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     # Under ASGI, Django runs each request's sync code in a new thread, so a persistent connection is never
     # reused: every request opened (and closed) a PostgreSQL session (~6 ms). A pool per process keeps them;
-    # it grows to DATABASE_POOL_SIZE only while that many threads query at once.
-    if (pool_size := env.int("DATABASE_POOL_SIZE", default=16)) > 0:
+    # it grows to DATABASE_POOL_SIZE only while that many threads query at once. Not in Celery's processes:
+    # its Django fixup closes the connection, and a pool with it, around every task, so a pool there only
+    # doubled the sessions each task opens (its own plus the pool's minimum).
+    _celery_process = Path(sys.argv[0]).name == "celery"
+    if (pool_size := env.int("DATABASE_POOL_SIZE", default=16)) > 0 and not _celery_process:
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django must not
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,

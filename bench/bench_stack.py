@@ -1,0 +1,491 @@
+"""The real stack under load, as clients see it: uvicorn (ASGI), a Celery worker, PostgreSQL and Redis, started by
+tests/e2e/stack.start_stack against a throwaway database (BENCH_STACK_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/psc119_bench_stack: dropped, created and migrated here). Traffic goes to
+127.0.0.1 only, bounded in count and time.
+
+(b) latency from `POST /api/v1/calls/` to `assignment.created` on the crew's WebSocket, at a fixed call rate;
+(c) the highest sustained call rate (stepped up) at which no call is lost and p99 stays under 1 s;
+(d) unit positions accepted per second while a console WebSocket receives the fan-out.
+
+The fleet is the Malang demo posts with --units ambulances, one crew phone (WebSocket) each. A crew that gets an
+assignment is taken off it again by a dispatcher's cancel (one request), so that units are free for the next
+calls: that request is part of the load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.bench_ranking_fleet import database_fresh, django_on
+
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/psc119_bench_stack"
+SHARED_MALANG = Path(__file__).resolve().parents[2] / "shared" / "data" / "malang"
+TARGETS = {"b_p50_ms": 50, "b_p99_ms": 250, "c_calls_per_s": 100, "d_positions_per_s": 2000}
+
+
+@dataclass
+class Fixture:
+    calltaker: str
+    dispatcher: str
+    crews: dict[int, str]  # unit id → crew token
+    points: list[tuple[float, float]]
+
+
+def fixture_build(units: int) -> Fixture:
+    """Posts, units, users and tokens in the benchmark database; call places drawn inside the kelurahan."""
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    from accounts.models import Role
+    from accounts.services import user_create
+    from dispatch import simulation
+    from dispatch.demo import demo_import_data
+
+    call_command("migrate", verbosity=0, interactive=False)
+    if SHARED_MALANG.exists():
+        demo_import_data(SHARED_MALANG)
+    else:  # a square around the centre stands in for the city's kelurahan
+        from geo.models import Region
+
+        Region.objects.create(kind="kelurahan", name="Pusat", geometry={"type": "Polygon", "coordinates": [[
+            [112.60, -8.01], [112.66, -8.01], [112.66, -7.95], [112.60, -7.95], [112.60, -8.01]]]})  # fmt: skip
+    world = simulation.world_build(units=units)
+
+    def token(username: str, role: str, unit_id: int | None = None) -> str:
+        user = user_create(username=username, role=role, password="bench-pass-1234", unit_id=unit_id)
+        return Token.objects.create(user=user).key
+
+    crews = {unit_id: token(f"crew-bench-{unit_id}", Role.CREW, unit_id) for unit_id in world.unit_posts}
+    rng = random.Random(119)
+    areas = simulation.demand_areas(data_dir=SHARED_MALANG if SHARED_MALANG.exists() else None)
+    weights = [a.weight for a in areas]
+    points = []
+    for _ in range(2000):
+        p = rng.choices(areas, weights=weights)[0].point(rng)
+        points.append((p.lat, p.lon))
+    return Fixture(
+        token("calltaker-bench", Role.CALL_TAKER), token("dispatcher-bench", Role.DISPATCHER), crews, points
+    )
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))], 1)
+
+
+@dataclass
+class Load:
+    """One load step's bookkeeping: when each call was posted and when its crew heard of it."""
+
+    posted: dict[int, float] = field(default_factory=dict)  # incident id → POST start
+    arrived: dict[int, float] = field(
+        default_factory=dict
+    )  # incident id → assignment.created on a crew phone
+    answered: dict[int, float] = field(default_factory=dict)  # incident id → POST answered
+    failed: int = 0
+    sent: int = 0
+
+    def latencies_ms(self) -> list[float]:
+        return [(self.arrived[i] - t) * 1000 for i, t in self.posted.items() if i in self.arrived]
+
+
+class Client:
+    def __init__(self, base_url: str, ws_url: str, fixture: Fixture, meter: CpuMeter | None = None) -> None:
+        import httpx
+
+        self.base_url, self.ws_url, self.fixture, self.meter = base_url, ws_url, fixture, meter
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits)
+        self.load = Load()
+        self.to_cancel: asyncio.Queue[int] = asyncio.Queue()
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.rng = random.Random(7)
+
+    def auth(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Token {token}"}
+
+    async def crew_phone(self, token: str, ready: asyncio.Event, counter: list[int]) -> None:
+        from websockets.asyncio.client import connect
+
+        async with connect(
+            f"{self.ws_url}/ws/unit/", additional_headers=self.auth(token), max_queue=None
+        ) as ws:
+            await ws.recv()  # the snapshot
+            counter[0] += 1
+            if counter[0] == len(self.fixture.crews):
+                ready.set()
+            async for raw in ws:
+                now = time.perf_counter()
+                message = json.loads(raw)
+                if message["type"] == "assignment.created":
+                    incident_id = message["data"]["incident"]["id"]
+                    self.load.arrived.setdefault(incident_id, now)
+                    self.to_cancel.put_nowait(incident_id)
+
+    async def canceller(self) -> None:
+        """The dispatcher takes each crew off its job again, so that the fleet stays free for the next calls."""
+        headers = self.auth(self.fixture.dispatcher)
+        in_flight: set[asyncio.Task[Any]] = set()
+        while True:
+            incident_id = await self.to_cancel.get()
+            url = f"/api/v1/incidents/{incident_id}/cancel/"
+            task = asyncio.create_task(self.http.post(url, json={"reason": "bench"}, headers=headers))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+
+    async def start(self) -> None:
+        ready, counter = asyncio.Event(), [0]
+        for token in self.fixture.crews.values():
+            self.tasks.append(asyncio.create_task(self.crew_phone(token, ready, counter)))
+        self.tasks.append(asyncio.create_task(self.canceller()))
+        await asyncio.wait_for(ready.wait(), 60)
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.http.aclose()
+
+    async def one_call(self, load: Load) -> None:
+        lat, lon = self.rng.choice(self.fixture.points)
+        body = {"caller_phone": f"0812{self.rng.randrange(10**7, 10**8)}", "complaint": "bench: sesak napas",
+                "priority": self.rng.choice((1, 2, 2, 3)), "location": {"lat": lat, "lon": lon},
+                "client_id": str(uuid.uuid4())}  # fmt: skip
+        began = time.perf_counter()
+        try:
+            answer = await self.http.post(
+                "/api/v1/calls/", json=body, headers=self.auth(self.fixture.calltaker)
+            )
+        except Exception:
+            load.failed += 1
+            return
+        if answer.status_code != 201:
+            load.failed += 1
+            return
+        incident_id = answer.json()["incident"]["id"]
+        load.posted[incident_id] = began
+        load.answered[incident_id] = time.perf_counter()
+
+    async def calls_at(self, rate: float, seconds: float, grace: float = 10.0) -> dict[str, Any]:
+        """Open loop: call i leaves at i/rate whatever the answers; then wait up to `grace` for stragglers."""
+        load = self.load = Load()
+        cpu_before = self.meter.snapshot() if self.meter else None
+        client_before = time.process_time()
+        sessions_before = self.meter.sessions() if self.meter else 0
+        count = max(1, round(rate * seconds))
+        start = time.perf_counter()
+        pending = []
+        for i in range(count):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            pending.append(asyncio.create_task(self.one_call(load)))
+            load.sent += 1
+        await asyncio.gather(*pending)
+        deadline = time.perf_counter() + grace
+        while time.perf_counter() < deadline and len(load.arrived.keys() & load.posted.keys()) < len(
+            load.posted
+        ):
+            await asyncio.sleep(0.05)
+        wall = time.perf_counter() - start
+        await asyncio.sleep(1.0)  # the last cancels land
+        cpu = CpuMeter.spent(cpu_before, self.meter.snapshot()) if self.meter and cpu_before else {}
+        cpu["bench client"] = time.process_time() - client_before  # this process: HTTP, 25 crew sockets
+        # minus the meter's own two connections
+        sessions = (self.meter.sessions() - sessions_before - 2) if self.meter else 0
+        latencies = load.latencies_ms()
+        posts = [(load.answered[i] - t) * 1000 for i, t in load.posted.items()]
+        lost = load.sent - len(latencies)
+        return {
+            "rate": rate, "seconds": seconds, "sent": load.sent, "failed_posts": load.failed, "lost": lost,
+            "achieved_rate": round(load.sent / max(wall - grace, seconds), 1),
+            "p50_ms": _percentile(latencies, 0.50), "p90_ms": _percentile(latencies, 0.90),
+            "p99_ms": _percentile(latencies, 0.99), "max_ms": round(max(latencies), 1) if latencies else None,
+            "mean_ms": round(statistics.fmean(latencies), 1) if latencies else None,
+            "post_p50_ms": _percentile(posts, 0.50), "post_p99_ms": _percentile(posts, 0.99),
+            # CPU per call (its POST, its dispatch, the cancel that frees the unit, the broadcasts), by process
+            "cpu_ms_per_call": {k: round(v * 1000 / max(load.sent, 1), 1) for k, v in cpu.items()},
+            "pg_sessions_per_call": round(sessions / max(load.sent, 1), 2),
+        }  # fmt: skip
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every unit is free again (the cancels have landed)."""
+        headers = self.auth(self.fixture.dispatcher)
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            units = (await self.http.get("/api/v1/units/", headers=headers)).json()
+            if all(u["active_assignment"] is None for u in units):
+                return
+            await asyncio.sleep(0.25)
+
+    async def positions(self, seconds: float, concurrency: int, batch: int) -> dict[str, Any]:
+        """Crews post positions as fast as they are accepted, `concurrency` at a time; a console counts the
+        unit.moved events it is sent."""
+        from websockets.asyncio.client import connect
+
+        accepted, refused, moved = [0], [0], [0]
+        lags: list[float] = []
+        crews = list(self.fixture.crews.items())
+        stop_at = time.perf_counter() + seconds
+
+        async def console() -> None:
+            url = f"{self.ws_url}/ws/console/"
+            async with connect(
+                url, additional_headers=self.auth(self.fixture.dispatcher), max_queue=None
+            ) as ws:
+                await ws.recv()
+                async for raw in ws:
+                    message = json.loads(raw)
+                    if message["type"] == "unit.moved":
+                        moved[0] += 1
+                        sent_at = message["data"].get("location_at")
+                        if sent_at and len(lags) < 20_000:
+                            from datetime import datetime
+
+                            lags.append(time.time() - datetime.fromisoformat(sent_at).timestamp())
+
+        async def crew(k: int) -> None:
+            unit_id, token = crews[k % len(crews)]
+            headers = self.auth(token)
+            rng = random.Random(k)
+            while time.perf_counter() < stop_at:
+                now = time.time()
+                fixes = [{"lat": -7.98 + rng.uniform(-0.03, 0.03), "lon": 112.63 + rng.uniform(-0.03, 0.03),
+                          "at": _iso(now - (batch - j) * 0.001), "speed": 8.0} for j in range(batch)]  # fmt: skip
+                try:
+                    answer = await self.http.post(f"/api/v1/units/{unit_id}/positions/", json={"positions": fixes},
+                                                  headers=headers)  # fmt: skip
+                except Exception:
+                    refused[0] += batch
+                    continue
+                if answer.status_code == 202:
+                    accepted[0] += answer.json()["accepted"]
+                else:
+                    refused[0] += batch
+
+        watcher = asyncio.create_task(console())
+        await asyncio.sleep(0.5)
+        cpu_before = self.meter.snapshot() if self.meter else None
+        began = time.perf_counter()
+        await asyncio.gather(*(crew(k) for k in range(concurrency)))
+        elapsed = time.perf_counter() - began
+        cpu = CpuMeter.spent(cpu_before, self.meter.snapshot()) if self.meter and cpu_before else {}
+        await asyncio.sleep(1.0)
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        return {
+            "seconds": round(elapsed, 1), "concurrency": concurrency, "batch": batch,
+            "positions_accepted": accepted[0], "positions_refused": refused[0],
+            "positions_per_s": round(accepted[0] / elapsed, 1), "requests_per_s": round(accepted[0] / batch / elapsed, 1),
+            "console_unit_moved": moved[0],
+            "console_lag_p50_ms": _percentile([x * 1000 for x in lags], 0.5),
+            "console_lag_p99_ms": _percentile([x * 1000 for x in lags], 0.99),
+            "cpu_ms_per_position": {k: round(v * 1000 / max(accepted[0], 1), 2) for k, v in cpu.items()},
+        }  # fmt: skip
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+        if ppid == pid:
+            child = int(stat.parent.name)
+            found += [child, *_children(child)]
+    return found
+
+
+class CpuMeter:
+    """CPU seconds spent by the stack's processes (web, worker, with their children) and by the PostgreSQL
+    backends serving the benchmark database: the cost per call, whatever else the machine is doing."""
+
+    def __init__(self, stack: Any, db_url: str) -> None:
+        self.stack, self.db_url = stack, db_url
+
+    def pids(self) -> dict[str, list[int]]:
+        import psycopg
+
+        out = {name: [p.pid, *_children(p.pid)] for name, p in self.stack.processes.items()}
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND pid <> pg_backend_pid()").fetchall()  # fmt: skip
+        out["postgres"] = [r[0] for r in rows]
+        return out
+
+    def sessions(self) -> int:
+        """PostgreSQL sessions opened on the benchmark database so far."""
+        import psycopg
+
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def snapshot(self) -> dict[str, dict[int, float]]:
+        return {name: {pid: _cpu_seconds(pid) for pid in pids} for name, pids in self.pids().items()}
+
+    @staticmethod
+    def spent(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+        return {name: sum(t - before.get(name, {}).get(pid, 0.0) for pid, t in pids.items())
+                for name, pids in after.items()}  # fmt: skip
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+async def run_parts(stack: Any, fixture: Fixture, args: argparse.Namespace) -> dict[str, Any]:
+    client = Client(stack.base_url, stack.ws_url, fixture, CpuMeter(stack, args.db_url))
+    await client.start()
+    out: dict[str, Any] = {}
+    try:
+        await client.calls_at(rate=5, seconds=2)  # warm every process up
+        await client.settle()
+        if "b" in args.parts:
+            out["b"] = await client.calls_at(rate=args.rate, seconds=args.seconds)
+            await client.settle()
+        if "c" in args.parts:
+            steps = []
+            for rate in [float(r) for r in args.steps.split(",")]:
+                step = await client.calls_at(rate=rate, seconds=args.step_seconds)
+                step["passed"] = step["lost"] == 0 and step["p99_ms"] is not None and step["p99_ms"] < 1000
+                steps.append(step)
+                print(f"  step {rate:g} calls/s: lost {step['lost']}, p50 {step['p50_ms']} ms, p99 {step['p99_ms']} ms",
+                      flush=True)  # fmt: skip
+                await client.settle()
+                if not step["passed"]:
+                    break
+            passing = [s["rate"] for s in steps if s["passed"]]
+            out["c"] = {"steps": steps, "highest_passing_rate": max(passing) if passing else 0}
+        if "d" in args.parts:
+            out["d"] = [
+                await client.positions(args.positions_seconds, args.concurrency, b) for b in args.batches
+            ]
+    finally:
+        await client.stop()
+    return out
+
+
+def print_table(out: dict[str, Any], env: dict[str, Any]) -> None:
+    print(f"Real stack: uvicorn x{env['web_workers']}, Celery worker concurrency {env['worker_concurrency']}, "
+          f"PostgreSQL, Redis; {env['units']} units; travel times: {env['travel_times']}; "
+          f"load average before {env['load_before']}")  # fmt: skip
+    print(f"{'measure':<58}{'result':>16}{'target':>12}")
+    if "b" in out:
+        b = out["b"]
+        rows = [
+            (
+                f"(b) call → crew assignment.created, p50 at {b['rate']:g} calls/s",
+                f"{b['p50_ms']} ms",
+                "≤ 50 ms",
+            ),
+            (f"(b) same, p99 ({b['sent']} calls, {b['lost']} lost)", f"{b['p99_ms']} ms", "≤ 250 ms"),
+        ]
+        cpu = b.get("cpu_ms_per_call", {})
+        label = "    CPU per call (ms): " + ", ".join(f"{k} {v}" for k, v in cpu.items())
+        server = sum(v for k, v in cpu.items() if k != "bench client")
+        rows.append((label, f"{server:.1f} ms", "(server)"))
+        for label, value, target in rows:
+            print(f"{label:<58}{value:>16}{target:>12}")
+    if "c" in out:
+        c = out["c"]
+        print(
+            f"{'(c) highest sustained rate, nothing lost, p99 < 1 s':<58}{c['highest_passing_rate']:>8g} calls/s{'≥ 100':>12}"
+        )
+    for d in out.get("d", []):
+        label = f"(d) positions accepted, batch {d['batch']}, console connected"
+        print(f"{label:<58}{d['positions_per_s']:>12g} /s{'≥ 2,000':>12}")
+        print(
+            f"{'    (requests/s; unit.moved seen by the console)':<58}{d['requests_per_s']:>12g} /s{d['console_unit_moved']:>12}"
+        )
+
+
+def main(argv: list[str]) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m bench stack", description=__doc__)
+    parser.add_argument("--parts", default="bcd", help="which of b, c, d to run")
+    parser.add_argument("--rate", type=float, default=10.0, help="(b) calls per second")
+    parser.add_argument("--seconds", type=float, default=30.0, help="(b) how long")
+    parser.add_argument(
+        "--steps", default="5,10,20,30,40,60,80,100,125,150", help="(c) call rates to step through"
+    )
+    parser.add_argument("--step-seconds", type=float, default=10.0)
+    parser.add_argument("--positions-seconds", type=float, default=15.0)
+    parser.add_argument("--concurrency", type=int, default=32, help="(d) crews posting at once")
+    parser.add_argument("--batches", default="1,10,50", help="(d) positions per request, one run each")
+    parser.add_argument("--units", type=int, default=25)
+    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
+    parser.add_argument("--profile", default="", help="py-spy the web and worker processes into this folder")
+    args, _ = parser.parse_known_args(argv)
+    args.batches = [int(b) for b in args.batches.split(",")]
+    url = args.db_url = os.environ.get("BENCH_STACK_DATABASE_URL", DEFAULT_DB)
+    database_fresh(url)
+    django_on(url)
+    fixture = fixture_build(args.units)
+    from django.db import connections
+
+    connections.close_all()
+    from dispatch.simulation import engine_in_use
+    from tests.e2e.stack import start_stack, stop_stack
+
+    env = {"web_workers": args.web_workers, "worker_concurrency": 2, "travel_times": engine_in_use(), "units": args.units,
+           "load_before": tuple(round(x, 2) for x in os.getloadavg())}  # fmt: skip
+    # uvicorn reads its worker count from WEB_CONCURRENCY; the harness starts the Celery worker with 2 processes.
+    extra = {"WEB_CONCURRENCY": str(args.web_workers), "DISPATCH_ACK_TIMEOUT_SECONDS": "600"}
+    for key in ("ROAD_ENGINE", "OSRM_DATA"):
+        if os.environ.get(key):
+            extra[key] = os.environ[key]
+    log_dir = Path(tempfile.mkdtemp(prefix="psc119-bench-stack-"))
+    stack = start_stack(db_url=url, log_dir=log_dir, extra_env=extra)
+    profilers = _profile(stack, args.profile) if args.profile else []
+    try:
+        out = asyncio.run(run_parts(stack, fixture, args))
+    finally:
+        for p in profilers:
+            p.wait(timeout=120)
+        stop_stack(stack)
+    env["load_after"] = tuple(round(x, 2) for x in os.getloadavg())
+    print_table(out, env)
+    return {"env": env, "targets": TARGETS, **out}
+
+
+def _profile(stack: Any, folder: str) -> list[Any]:
+    """py-spy every process of the stack (children included) for the length of the run."""
+    import subprocess
+    import sys
+
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).parent / "py-spy"
+    handles = []
+    for name, process in stack.processes.items():
+        handles.append(subprocess.Popen(
+            [str(spy), "record", "--pid", str(process.pid), "--subprocesses", "--duration", os.environ.get("PROFILE_SECONDS", "40"),
+             "--rate", "200", "--format", "raw", "--output", f"{folder}/{name}.txt", "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))  # fmt: skip
+    return handles
