@@ -82,8 +82,22 @@ def road_engine() -> RoadEngine | None:
         return None
 
 
-def engine_name() -> str:
+def _serving_engine() -> RoadEngine | None:
+    """The road engine if it has a network to answer from; an in-process engine before its first build has none,
+    and then the estimate answers at once, without an error per query."""
     engine = road_engine()
+    network = getattr(engine, "network", None)
+    if engine is not None and network is not None:
+        try:
+            if network() is None:
+                return None
+        except Exception:
+            return engine  # let the query itself fail, log and fall back
+    return engine
+
+
+def engine_name() -> str:
+    engine = _serving_engine()
     return engine.name if engine else GEODESIC
 
 
@@ -91,7 +105,7 @@ def travel_times_to(*, destination: LatLon, origins: Sequence[LatLon]) -> list[L
     """One leg per origin towards `destination`: road where routable, geodesic otherwise; never raises."""
     if not origins:
         return []
-    engine = road_engine()
+    engine = _serving_engine()
     legs: list[Leg | None] = [None] * len(origins)
     if engine is not None:
         try:
@@ -114,7 +128,7 @@ def fastest_to(
     handicaps = list(handicaps_s) if handicaps_s is not None else [0.0] * len(origins)
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    engine = road_engine()
+    engine = _serving_engine()
     if engine is not None and limit < len(origins):
         try:
             return engine.fastest_to(destination, origins, limit, handicaps)
@@ -132,7 +146,7 @@ def fastest_to(
 
 def route_between(*, origin: LatLon, destination: LatLon) -> Route:
     """The route for a crew: road geometry where the engine gives one, a geodesic estimate otherwise."""
-    engine = road_engine()
+    engine = _serving_engine()
     if engine is not None:
         try:
             found = engine.route(origin, destination)
