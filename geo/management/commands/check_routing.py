@@ -1,8 +1,10 @@
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from geo.roadnet import network_current
 from geo.routing import road_engine
 
 
@@ -12,7 +14,13 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         kind = settings.GEO["ROAD_ENGINE"]
         engine = road_engine()
-        if not kind:
+        if kind == "osrm" and network_current(Path(settings.GEO["OSRM_DATA"])) is None:
+            self.stdout.write(
+                "Routing: geodesic estimate for now: no road network built yet in "
+                f"{settings.GEO['OSRM_DATA']} (`manage.py build_road_network SOURCE` or `load_demo --data DIR`; "
+                "it is taken up without a restart)"
+            )
+        elif not kind:
             self.stdout.write(
                 "Routing: geodesic estimate (no road network configured: build one with "
                 "`manage.py build_road_network SOURCE`, then set ROAD_ENGINE=osrm; see README 'Road network')"
