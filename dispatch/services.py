@@ -408,13 +408,16 @@ def _unit_fresh(pk: int) -> Unit:
     return units_with_assignment().get(pk=pk)
 
 
-def incident_dispatch_auto(*, incident_id: int, alert_if_none: bool = True) -> Assignment | None:
+def incident_dispatch_auto(
+    *, incident_id: int, alert_if_none: bool = True, skip_locked: bool = False
+) -> Assignment | None:
     """Give the incident the best free unit, if it still needs one.
 
     Locks the incident, then claims units best-first with SKIP LOCKED so concurrent workers never wait on
     or share a unit; the partial unique constraint is the last word. No unit → alert (once per call site).
     More patients than one unit carries → several units (`plans.units_more_needed`); priority 1 may first
-    pre-empt a unit from priority 3 (`preemption`, its own transaction and lock order).
+    pre-empt a unit from priority 3 (`preemption`, its own transaction and lock order). `skip_locked`: an
+    incident another transaction holds is being dispatched there; the queue passes it by instead of waiting.
     """
     if settings.DISPATCH["PREEMPT_SAVING_SECONDS"] > 0:
         from dispatch.preemption import incident_preempt_if_faster
@@ -423,7 +426,7 @@ def incident_dispatch_auto(*, incident_id: int, alert_if_none: bool = True) -> A
         if preempted is not None:
             return preempted
     with transaction.atomic():
-        incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
+        incident = Incident.objects.select_for_update(skip_locked=skip_locked).filter(pk=incident_id).first()
         if incident is None or incident.status != IncidentStatus.PENDING or not incident.has_place:
             return None
         if incident.outside_service_area:
@@ -776,7 +779,9 @@ def queue_serve(*, limit: int = 50) -> int:
     for incident_id in waiting:
         if not Unit.objects.filter(status__in=FREE_STATUSES).exists():
             break
-        if incident_dispatch_auto(incident_id=incident_id, alert_if_none=False) is not None:
+        # Every freed unit runs this: workers pass by incidents another is dispatching instead of queueing
+        # behind them (the sweeper comes back to anything left).
+        if incident_dispatch_auto(incident_id=incident_id, alert_if_none=False, skip_locked=True) is not None:
             assigned += 1
     return assigned
 
