@@ -77,9 +77,8 @@ def demo_import_data(data_dir: Path) -> dict[str, int]:
     return counts
 
 
-@transaction.atomic
-def demo_load(*, with_users: bool, password: str | None) -> dict[str, int]:
-    """Create what is missing; what exists is left as it is, so running it twice changes nothing."""
+def demo_posts_load() -> dict[str, Station]:
+    """The demo hospitals and posts, created where missing; the posts by name."""
     for name, category, lat, lon, address in HOSPITALS:
         Facility.objects.get_or_create(
             kind=Facility.Kind.HOSPITAL, name=name,
@@ -92,6 +91,13 @@ def demo_load(*, with_users: bool, password: str | None) -> dict[str, int]:
         stations[name], _ = Station.objects.get_or_create(
             name=name, defaults={"lat": lat, "lon": lon, "facility": facility}
         )
+    return stations
+
+
+@transaction.atomic
+def demo_load(*, with_users: bool, password: str | None) -> dict[str, int]:
+    """Create what is missing; what exists is left as it is, so running it twice changes nothing."""
+    stations = demo_posts_load()
     for call_sign, kind, owner, post in UNITS:
         Unit.objects.get_or_create(
             call_sign=call_sign,

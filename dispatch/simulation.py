@@ -43,12 +43,12 @@ from shapely.prepared import prep
 
 from calls.models import Incident
 from dispatch import reports, services
-from dispatch.demo import HOSPITALS, POSTS, UNITS, demo_import_data
+from dispatch.demo import POSTS, UNITS, demo_import_data, demo_posts_load
 from dispatch.hospitals import Case, hospitals_ranked_for
 from dispatch.models import ACTIVE_STATUSES, Assignment, AssignmentStatus, Event
 from dispatch.policies import policy_using
-from fleet.models import Station, Unit, UnitStatus
-from geo.models import Facility, Region
+from fleet.models import Unit, UnitStatus
+from geo.models import Region
 from geo.points import LatLon
 from geo.routing import GEODESIC, road_engine, travel_times_to
 
@@ -221,18 +221,7 @@ def world_build(*, units: int, data_dir: Path | None = None) -> World:
         raise ValueError("the simulator builds its own fleet: run it on a throwaway database without units")
     if data_dir is not None:
         demo_import_data(data_dir)
-    for name, category, lat, lon, address in HOSPITALS:
-        Facility.objects.get_or_create(
-            kind=Facility.Kind.HOSPITAL, name=name,
-            defaults={"category": category, "lat": lat, "lon": lon, "address": address,
-                      "has_emergency_department": True},
-        )  # fmt: skip
-    stations = {}
-    for name, kind, lat, lon in POSTS:
-        facility, _ = Facility.objects.get_or_create(kind=kind, name=name, defaults={"lat": lat, "lon": lon})
-        stations[name], _ = Station.objects.get_or_create(
-            name=name, defaults={"lat": lat, "lon": lon, "facility": facility}
-        )
+    stations = demo_posts_load()
     fleet = list(UNITS[:units])
     kinds = ("als", "bls")
     for i in range(len(fleet), units):
