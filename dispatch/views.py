@@ -122,7 +122,12 @@ class CallsView(APIView):
 
         answer = {
             "call": CallSerializer(result.call).data,
-            "incident": IncidentSerializer(selectors.incidents_with_detail().get(pk=result.incident.pk)).data,
+            # A new call's incident was read fresh with its calls and assignments; a replayed one is read here.
+            "incident": IncidentSerializer(
+                result.incident
+                if result.created
+                else selectors.incidents_with_detail().get(pk=result.incident.pk)
+            ).data,
             "possible_duplicates": IncidentSerializer(result.possible_duplicates, many=True).data,
         }
         return Response(answer, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
