@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bench.bench_ranking_fleet import database_fresh, django_on
-from bench.bench_stack import Fixture, fixture_build
+from bench.bench_stack import Fixture, call_post, fixture_build
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/psc119_bench_load"
 TARGETS = {"crew_p99_ms": 250, "lost": 0}
@@ -181,24 +181,7 @@ class ControlRoom:
         await self.http.aclose()
 
     async def one_call(self, phase: Phase) -> None:
-        lat, lon = self.rng.choice(self.fixture.points)
-        body = {"caller_phone": f"0812{self.rng.randrange(10**7, 10**8)}", "complaint": "bench: sesak napas",
-                "priority": self.rng.choice((1, 2, 2, 3)), "location": {"lat": lat, "lon": lon},
-                "client_id": str(uuid.uuid4())}  # fmt: skip
-        began = time.perf_counter()
-        try:
-            answer = await self.http.post(
-                "/api/v1/calls/", json=body, headers=self.auth(self.fixture.calltaker)
-            )
-        except Exception:
-            phase.failed += 1
-            return
-        if answer.status_code != 201:
-            phase.failed += 1
-            return
-        incident_id = answer.json()["incident"]["id"]
-        phase.posted[incident_id] = began
-        phase.answered[incident_id] = time.perf_counter()
+        await call_post(self.http, self.fixture, self.rng, self.auth(self.fixture.calltaker), phase)
 
     async def calls(self, phase: Phase, count: int, seconds: float) -> None:
         """Open loop: call i leaves at i x seconds/count, whatever the answers."""

@@ -86,6 +86,26 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))], 1)
 
 
+async def call_post(http: Any, fixture: Fixture, rng: Any, headers: dict[str, str], tally: Any) -> None:
+    """POST one random call; `tally` (failed, posted, answered) records when it left and was answered."""
+    lat, lon = rng.choice(fixture.points)
+    body = {"caller_phone": f"0812{rng.randrange(10**7, 10**8)}", "complaint": "bench: sesak napas",
+            "priority": rng.choice((1, 2, 2, 3)), "location": {"lat": lat, "lon": lon},
+            "client_id": str(uuid.uuid4())}  # fmt: skip
+    began = time.perf_counter()
+    try:
+        answer = await http.post("/api/v1/calls/", json=body, headers=headers)
+    except Exception:
+        tally.failed += 1
+        return
+    if answer.status_code != 201:
+        tally.failed += 1
+        return
+    incident_id = answer.json()["incident"]["id"]
+    tally.posted[incident_id] = began
+    tally.answered[incident_id] = time.perf_counter()
+
+
 @dataclass
 class Load:
     """One load step's bookkeeping: when each call was posted and when its crew heard of it."""
@@ -160,24 +180,7 @@ class Client:
         await self.http.aclose()
 
     async def one_call(self, load: Load) -> None:
-        lat, lon = self.rng.choice(self.fixture.points)
-        body = {"caller_phone": f"0812{self.rng.randrange(10**7, 10**8)}", "complaint": "bench: sesak napas",
-                "priority": self.rng.choice((1, 2, 2, 3)), "location": {"lat": lat, "lon": lon},
-                "client_id": str(uuid.uuid4())}  # fmt: skip
-        began = time.perf_counter()
-        try:
-            answer = await self.http.post(
-                "/api/v1/calls/", json=body, headers=self.auth(self.fixture.calltaker)
-            )
-        except Exception:
-            load.failed += 1
-            return
-        if answer.status_code != 201:
-            load.failed += 1
-            return
-        incident_id = answer.json()["incident"]["id"]
-        load.posted[incident_id] = began
-        load.answered[incident_id] = time.perf_counter()
+        await call_post(self.http, self.fixture, self.rng, self.auth(self.fixture.calltaker), load)
 
     async def calls_at(self, rate: float, seconds: float, grace: float = 10.0) -> dict[str, Any]:
         """Open loop: call i leaves at i/rate whatever the answers; then wait up to `grace` for stragglers."""
