@@ -1,10 +1,9 @@
-from rest_framework import serializers
-
+from accounts.serializers import RepresentationSerializer
 from calls.models import Call, Incident
 from geo.points import LocationField
 
 
-class CallSerializer(serializers.ModelSerializer):
+class CallSerializer(RepresentationSerializer):
     location = LocationField(source="*", read_only=True)
 
     class Meta:
@@ -16,7 +15,7 @@ class CallSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class IncidentSummarySerializer(serializers.ModelSerializer):
+class IncidentSummarySerializer(RepresentationSerializer):
     """What a crew needs of the incident it is sent to, and what nests inside an assignment."""
 
     location = LocationField(source="*", read_only=True)

@@ -207,17 +207,25 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
             await self._catch_up(self.last_seq)
             await self.send_json({"type": "pong", "seq": self.last_seq, "at": _now(), "data": {}})
 
-    async def event_message(self, message: dict[str, Any]) -> None:
-        envelope = message["event"]
-        seq = envelope["seq"]
-        if seq <= self.last_seq:
+    async def event_batch(self, message: dict[str, Any]) -> None:
+        """One transaction's events for this stream, in order; `prev` is the stream's seq before them."""
+        fresh = [e for e in message["events"] if e["seq"] > self.last_seq]
+        if not fresh:
             return
-        # Broadcasts from several processes can overtake each other; fill any gap from the record, in order.
-        gap = seq > self.last_seq + 1
+        first = fresh[0]["seq"]
+        prev = message.get("prev")
+        # Broadcasts from several processes can overtake each other; fill a gap from the record, in order.
+        # Without `prev` any jump in seq may be one (other streams' events also take seqs).
+        gap = prev > self.last_seq if isinstance(prev, int) else first > self.last_seq + 1
         if gap:
-            for missed in await self._events_between(self.last_seq, seq):
+            for missed in await self._events_between(self.last_seq, first):
                 await self._forward(missed)
-        await self._forward(envelope)
+        for envelope in fresh:
+            await self._forward(envelope)
+
+    async def event_message(self, message: dict[str, Any]) -> None:
+        """A single event without its stream's previous seq."""
+        await self.event_batch({"events": [message["event"]]})
 
     async def _forward(self, envelope: dict[str, Any]) -> None:
         if envelope["seq"] <= self.last_seq:

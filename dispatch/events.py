@@ -4,16 +4,25 @@ Every event is written to the append-only `Event` table inside the transaction t
 the `seq`), then broadcast to the Channels groups only after commit. On PostgreSQL a transaction-level
 advisory lock makes event ids commit in id order, so a reader that has seen `seq` N has seen every
 committed event below N: replay with `?since=` cannot skip one. (SQLite's IMMEDIATE transactions already
-serialize writers.) Services record events last, after taking their row locks, so the lock order is always
-rows first, then this lock.
+serialize writers.)
+
+Services open their transactions with `events.atomic()`: the events they record are kept aside and written
+together just before the commit, so the event lock is held for one insert instead of from the first event to
+the commit (and the lock order is always rows first, then this lock). Events from a savepoint that rolled back
+are never written: a kept event rides on its own `on_commit` callback, which Django drops with the savepoint.
+Outside `events.atomic()` an event is written at once. Each stream (the console's, each unit's) keeps its
+newest seq in `EventStream`, and a broadcast carries the stream's previous seq, so a relay reads the record
+only when it really missed something.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 from asgiref.sync import SyncToAsync, async_to_sync
@@ -22,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from calls.models import Call, Incident
-from dispatch.models import Assignment, Event
+from dispatch.models import Assignment, Event, EventStream
 from dispatch.serializers import (
     AssignmentSerializer,
     AssignmentWithRouteSerializer,
@@ -56,17 +65,28 @@ def redact(value: Any) -> Any:
     return value
 
 
-def _broadcast(event: Event) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    message = {"type": "event.message", "event": envelope(event)}
+def _groups(event: Event) -> list[str]:
     groups = [CONSOLE_GROUP] if event.for_console else []
     if event.unit_id is not None:
         groups.append(unit_group(event.unit_id))
+    return groups
+
+
+def _broadcast(batch: list[Event]) -> None:
+    """One message per group for a transaction's events, with the group's seq before them (`prev`)."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    messages: dict[str, dict[str, Any]] = {}
+    for event in batch:
+        for group in _groups(event):
+            message = messages.setdefault(
+                group, {"type": "event.batch", "prev": event.stream_prev.get(group), "events": []}
+            )
+            message["events"].append(envelope(event))
 
     async def send() -> None:
-        for group in groups:
+        for group, message in messages.items():
             await layer.group_send(group, message)
 
     if getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None:
@@ -94,6 +114,84 @@ def _sender_loop() -> asyncio.AbstractEventLoop:
         return _sender[1]
 
 
+class _Kept:
+    """An event kept for the flush before commit; also its after-commit callback (Django drops it, and so
+    the event, when the savepoint it was recorded in rolls back)."""
+
+    __slots__ = ("batch", "event")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self.batch: _Batch | None = None
+
+    def __call__(self) -> None:
+        if self.batch is not None:
+            self.batch.send()
+
+
+class _Batch:
+    """The events one flush wrote; broadcast once, by whichever of their callbacks runs first."""
+
+    __slots__ = ("events", "sent")
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events, self.sent = events, False
+
+    def send(self) -> None:
+        if not self.sent:
+            self.sent = True
+            _broadcast(self.events)
+
+
+@contextlib.contextmanager
+def atomic() -> Iterator[None]:
+    """`transaction.atomic()` whose events are written together just before it ends (the outermost one)."""
+    conn = transaction.get_connection()
+    with transaction.atomic():
+        if getattr(conn, "psc_events_kept", False):
+            yield
+            return
+        conn.psc_events_kept = True  # type: ignore[attr-defined]
+        try:
+            yield
+            _flush(conn)
+        finally:
+            conn.psc_events_kept = False  # type: ignore[attr-defined]
+
+
+def _flush(conn: Any) -> None:
+    kept = [func for _, func, _ in conn.run_on_commit if isinstance(func, _Kept) and func.batch is None]
+    if kept:
+        batch = _write([k.event for k in kept])
+        for k in kept:
+            k.batch = batch
+
+
+def _write(rows: list[Event]) -> _Batch:
+    """Insert events in order under the event lock, and note each stream's previous seq on them."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_ADVISORY_LOCK])
+    at = timezone.now()  # stamped under the lock: a higher seq is never stamped earlier
+    for event in rows:
+        event.at = at
+    Event.objects.bulk_create(rows)
+    keys = {group for event in rows for group in _groups(event)}
+    last = dict(EventStream.objects.filter(key__in=keys).values_list("key", "last_seq"))
+    for event in rows:
+        event.stream_prev = {}  # type: ignore[attr-defined]
+        for group in _groups(event):
+            event.stream_prev[group] = last.get(group)  # type: ignore[attr-defined]
+            last[group] = event.id
+    EventStream.objects.bulk_create(
+        [EventStream(key=k, last_seq=last[k]) for k in sorted(keys)],
+        update_conflicts=True,
+        unique_fields=["key"],
+        update_fields=["last_seq"],
+    )
+    return _Batch(rows)
+
+
 def _record(
     type_: str,
     data: dict[str, Any],
@@ -102,24 +200,24 @@ def _record(
     unit_id: int | None = None,
     for_console: bool = True,
     actor: Any = None,
-) -> Event:
-    if not transaction.get_connection().in_atomic_block:
+) -> None:
+    conn = transaction.get_connection()
+    if not conn.in_atomic_block:
         raise RuntimeError("events are recorded inside the transaction that causes them")
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_ADVISORY_LOCK])
-    event = Event.objects.create(
-        type=type_,
-        at=timezone.now(),
-        data=data,
-        incident_id=incident_id,
-        unit_id=unit_id,
-        for_console=for_console,
-        actor=actor if getattr(actor, "is_authenticated", False) else None,
+    kept = _Kept(
+        Event(
+            type=type_,
+            data=data,
+            incident_id=incident_id,
+            unit_id=unit_id,
+            for_console=for_console,
+            actor=actor if getattr(actor, "is_authenticated", False) else None,
+        )
     )
     # A broadcast that fails (Redis down) loses nothing: clients catch up from the table.
-    transaction.on_commit(lambda: _broadcast(event), robust=True)
-    return event
+    transaction.on_commit(kept, robust=True)
+    if not getattr(conn, "psc_events_kept", False):
+        kept.batch = _write([kept.event])
 
 
 def incident_created(incident: Incident, *, actor: Any = None) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
 from django.urls import path
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -23,7 +22,7 @@ from geo.serializers import HospitalSerializer
 def hospital_ed_status_set(*, hospital_id: int, ed_status: str, by: Any) -> Facility | None:
     """Set a hospital's ED status (None: no such hospital); locks the facility; records `hospital.updated`
     when it changed (a repeated status is a no-op). Hospital recommendations read it at once."""
-    with transaction.atomic():
+    with events.atomic():
         hospital = (
             Facility.objects.select_for_update().filter(pk=hospital_id, kind=Facility.Kind.HOSPITAL).first()
         )

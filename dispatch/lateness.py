@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from calls.models import Incident
@@ -46,7 +45,7 @@ def _late_alert(assignment_id: int, *, margin: timedelta) -> bool:
     incident_id = Assignment.objects.filter(pk=assignment_id).values_list("incident_id", flat=True).first()
     if incident_id is None:
         return False
-    with transaction.atomic():
+    with events.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         assignment = (
             Assignment.objects.select_for_update(of=("self",)).select_related("unit").get(pk=assignment_id)

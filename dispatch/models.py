@@ -153,6 +153,19 @@ class Event(models.Model):
         return f"#{self.pk} {self.type}"
 
 
+class EventStream(models.Model):
+    """The newest `seq` of each stream (the console's, each unit's), kept under the event lock.
+
+    Every broadcast carries its stream's previous `seq`, so a client relay knows at once whether it missed
+    anything: it reads the record only for a real gap, not for every event that others' events interleave."""
+
+    key = models.CharField(max_length=32, primary_key=True)
+    last_seq = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.key} @ {self.last_seq}"
+
+
 class Camera(models.Model):
     """A city CCTV camera from the command centre's registry: where it looks and how to open its view."""
 

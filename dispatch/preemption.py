@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
 from calls.models import Incident, IncidentStatus, Priority
@@ -85,7 +84,7 @@ def incident_preempt_if_faster(*, incident_id: int) -> Assignment | None:
     other_id = Assignment.objects.filter(pk=plan.assignment_id).values_list("incident_id", flat=True).first()
     if other_id is None or other_id == incident_id:
         return None
-    with transaction.atomic():
+    with events.atomic():
         locked = {
             i.pk: i
             for i in Incident.objects.select_for_update()

@@ -4,6 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from accounts.serializers import RepresentationSerializer
 from calls.models import Incident
 from calls.serializers import CallSerializer, IncidentSummarySerializer
 from dispatch.models import ACTIVE_STATUSES, Assignment
@@ -17,7 +18,7 @@ class HospitalBriefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-class AssignmentSerializer(serializers.ModelSerializer):
+class AssignmentSerializer(RepresentationSerializer):
     incident = IncidentSummarySerializer(read_only=True)
     unit = UnitBriefSerializer(read_only=True)
     hospital = HospitalBriefSerializer(read_only=True, allow_null=True)
@@ -42,7 +43,7 @@ class AssignmentWithRouteSerializer(AssignmentSerializer):
         read_only_fields = fields
 
 
-class ActiveAssignmentBriefSerializer(serializers.ModelSerializer):
+class ActiveAssignmentBriefSerializer(RepresentationSerializer):
     incident = serializers.SerializerMethodField()
 
     class Meta:
@@ -53,7 +54,7 @@ class ActiveAssignmentBriefSerializer(serializers.ModelSerializer):
         return {"id": obj.incident_id, "number": obj.incident.number, "priority": obj.incident.priority}
 
 
-class UnitSerializer(serializers.ModelSerializer):
+class UnitSerializer(RepresentationSerializer):
     location = LocationField(source="*", read_only=True)
     station = StationSerializer(read_only=True, allow_null=True)
     active_assignment = serializers.SerializerMethodField()

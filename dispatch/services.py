@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 from geopy.distance import geodesic
 
@@ -139,7 +139,7 @@ def call_record(
             return CallRecorded(existing, existing.incident, created=False)
     now = timezone.now()
     try:
-        with transaction.atomic():
+        with events.atomic():
             result = _call_record_locked(
                 user=user, now=now, caller_phone=caller_phone, complaint=complaint, priority=priority,
                 caller_name=caller_name, location=location, address=address, patient_count=patient_count,
@@ -226,7 +226,7 @@ def _call_record_locked(
         changed_unit_ids = list(
             incident.assignments.filter(status__in=ACTIVE_STATUSES).values_list("unit_id", flat=True)
         )
-    incident = _incident_fresh(incident.pk)
+    incident = _incident_detail(incident)
     if attach:
         events.call_created(call, actor=user)
         events.incident_updated(incident, actor=user, unit_ids=changed_unit_ids)
@@ -241,6 +241,25 @@ def _incident_fresh(pk: int) -> Incident:
     from dispatch.selectors import incidents_with_detail
 
     return incidents_with_detail().get(pk=pk)
+
+
+def _incident_detail(incident: Incident) -> Incident:
+    """The incident in hand (locked, changed) with its calls and assignments read now, for its status and its
+    representation: what `_incident_fresh` gives, without reading the incident again."""
+    prefetch_related_objects(
+        [incident],
+        "calls",
+        Prefetch("assignments", queryset=Assignment.objects.select_related("unit", "hospital")),
+    )
+    for assignment in incident.assignments.all():
+        assignment.incident = incident
+    return incident
+
+
+def _unit_detail(unit: Unit, active: list[Assignment]) -> Unit:
+    """The unit in hand (locked with its station) with what the caller knows to be its active assignment."""
+    unit.active_assignments = active  # type: ignore[attr-defined]  # as units_with_assignment() prefetches
+    return unit
 
 
 def _after_place_known(incident: Incident) -> None:
@@ -265,7 +284,7 @@ def incident_place_set(
     *, incident_id: int, location: LatLon | None, found: bool, user: Any = None
 ) -> Incident:
     """Geocoding's answer for an address-only incident; locks the incident; dispatches when found."""
-    with transaction.atomic():
+    with events.atomic():
         incident = Incident.objects.select_for_update().get(pk=incident_id)
         if incident.has_place or incident.geocoding != Incident.Geocoding.PENDING:
             return incident
@@ -304,7 +323,9 @@ def _incident_status_from(incident: Incident, assignments: list[Assignment]) -> 
 
 
 def _incident_refresh_status(incident: Incident, *, by: Any, at: datetime) -> bool:
-    """Recompute an open incident's status from its assignments; True when it changed."""
+    """Recompute an open incident's status from its assignments (read again here, with its calls, so the
+    incident is ready for its event); True when it changed."""
+    _incident_detail(incident)
     if not incident.is_open:
         return False
     new = _incident_status_from(incident, list(incident.assignments.all()))
@@ -380,14 +401,13 @@ def _assignment_start(
     )  # fmt: skip
     _unit_set(unit, UnitStatus.ASSIGNED, by=by, at=now)
     _incident_refresh_status(incident, by=by, at=now)
-    incident = _incident_fresh(incident.pk)
-    assignment = Assignment.objects.select_related("incident", "unit", "hospital").get(pk=assignment.pk)
+    assignment.hospital = None
     if replaced is not None:
         # The replaced unit's crew and the consoles learn that it is off this incident, before the new one.
         events.assignment_updated(_assignment_fresh(replaced.pk), actor=by)
         events.unit_updated(_unit_fresh(replaced.unit_id), actor=by)
     events.assignment_created(assignment, actor=by)
-    events.unit_updated(_unit_fresh(unit.pk), actor=by)
+    events.unit_updated(_unit_detail(unit, [assignment]), actor=by)
     events.incident_updated(incident, actor=by)
     # The sweeper expires it too, should this timer be lost with a worker.
     _enqueue("expire_assignment", assignment.id, countdown=settings.DISPATCH["ACK_TIMEOUT_SECONDS"])
@@ -425,7 +445,7 @@ def incident_dispatch_auto(
         preempted = incident_preempt_if_faster(incident_id=incident_id)
         if preempted is not None:
             return preempted
-    with transaction.atomic():
+    with events.atomic():
         incident = Incident.objects.select_for_update(skip_locked=skip_locked).filter(pk=incident_id).first()
         if incident is None or incident.status != IncidentStatus.PENDING or not incident.has_place:
             return None
@@ -481,7 +501,7 @@ def assignment_create(
 
     Locks incident, unit, then the replaced assignment. 409 if the unit is not free or the incident is over.
     """
-    with transaction.atomic():
+    with events.atomic():
         incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
         if incident is None:
             raise NotFound("incident")
@@ -583,10 +603,14 @@ def assignment_transition(
         raise NotFound("assignment")
     now = timezone.now()
     try:
-        with transaction.atomic():
+        with events.atomic():
             incident = Incident.objects.select_for_update().get(pk=ref["incident_id"])
             unit = _lock_unit(ref["unit_id"])
-            assignment = Assignment.objects.select_for_update().get(pk=assignment_id)
+            assignment = (
+                Assignment.objects.select_for_update(of=("self",))
+                .select_related("hospital")
+                .get(pk=assignment_id)
+            )
             assignment.incident, assignment.unit = incident, unit
             if assignment.status == status:
                 return _assignment_fresh(assignment_id)
@@ -626,10 +650,9 @@ def assignment_transition(
                 )  # fmt: skip
                 _unit_set(unit, UNIT_STATUS_FOR[status], by=by, at=when)
             _incident_refresh_status(incident, by=by, at=when)
-            fresh = _assignment_fresh(assignment_id)
+            fresh = assignment
             events.assignment_updated(fresh, actor=by)
-            events.unit_updated(_unit_fresh(unit.pk), actor=by)
-            incident = _incident_fresh(incident.pk)
+            events.unit_updated(_unit_detail(unit, [fresh] if fresh.is_active else []), actor=by)
             events.incident_updated(incident, actor=by)
             if status == S.EXPIRED:
                 events.alert("ack_timeout", f"Unit {unit.call_sign} tidak menjawab penugasan.", incident=incident,
@@ -669,7 +692,7 @@ def assignment_expire_if_unacknowledged(*, assignment_id: int) -> bool:
 
 def incident_cancel(*, incident_id: int, reason: str, by: Any) -> Incident:
     """Cancel an open incident: locks it, then its units; active assignments are cancelled, units freed."""
-    with transaction.atomic():
+    with events.atomic():
         incident = Incident.objects.select_for_update().filter(pk=incident_id).first()
         if incident is None:
             raise NotFound("incident")
@@ -683,15 +706,19 @@ def incident_cancel(*, incident_id: int, reason: str, by: Any) -> Incident:
             .order_by("unit_id")
             .values_list("id", "unit_id")
         )
-        units = {u.pk: u for u in Unit.objects.select_for_update().filter(pk__in=[u for _, u in active_ids])
-                 .order_by("pk")}  # fmt: skip
+        units = {u.pk: u for u in Unit.objects.select_for_update(of=("self",)).select_related("station")
+                 .filter(pk__in=[u for _, u in active_ids]).order_by("pk")}  # fmt: skip
         ended = []
-        for assignment in Assignment.objects.select_for_update().filter(pk__in=[a for a, _ in active_ids]):
+        for assignment in (
+            Assignment.objects.select_for_update(of=("self",))
+            .select_related("hospital")
+            .filter(pk__in=[a for a, _ in active_ids])
+        ):
             assignment.incident, assignment.unit = incident, units[assignment.unit_id]
             _assignment_end(
                 assignment, S.CANCELLED, by=by, at=now, reason="incident cancelled", redispatch=False
             )
-            ended.append(assignment.pk)
+            ended.append(assignment)
         StatusChange.objects.create(
             subject=StatusChange.Subject.INCIDENT, incident=incident, from_status=incident.status,
             to_status=IncidentStatus.CANCELLED, at=now, by=_who(by), reason=reason[:200],
@@ -700,13 +727,14 @@ def incident_cancel(*, incident_id: int, reason: str, by: Any) -> Incident:
         incident.cancel_reason = reason
         incident.closed_at = now
         incident.save()
-        for pk in ended:
-            events.assignment_updated(_assignment_fresh(pk), actor=by)
-        for unit_pk in units:
-            events.unit_updated(_unit_fresh(unit_pk), actor=by)
-        fresh = _incident_fresh(incident.pk)
-        events.incident_updated(fresh, actor=by)
-        return fresh
+        _incident_detail(incident)
+        for assignment in ended:
+            events.assignment_updated(assignment, actor=by)
+        for unit in units.values():
+            # A unit has one active assignment at most: this incident's, now ended.
+            events.unit_updated(_unit_detail(unit, []), actor=by)
+        events.incident_updated(incident, actor=by)
+        return incident
 
 
 # --- Units -------------------------------------------------------------------------------------
@@ -714,7 +742,7 @@ def incident_cancel(*, incident_id: int, reason: str, by: Any) -> Incident:
 
 def unit_set_status(*, unit_id: int, status: str, by: Any) -> Unit:
     """A crew or dispatcher sets available / returning / out of service; 409 while the unit is on a job."""
-    with transaction.atomic():
+    with events.atomic():
         unit = _lock_unit(unit_id)
         if unit.status == status:
             return _unit_fresh(unit.pk)
@@ -748,7 +776,7 @@ def unit_positions_record(*, unit_id: int, positions: list[Position], by: Any) -
     if not positions:
         return 0
     latest = max(positions, key=lambda p: p.at)
-    with transaction.atomic():
+    with events.atomic():
         UnitPosition.objects.bulk_create(
             UnitPosition(unit_id=unit_id, lat=p.lat, lon=p.lon, at=p.at, heading=p.heading, speed=p.speed,
                          accuracy=p.accuracy)

@@ -1,10 +1,9 @@
-from rest_framework import serializers
-
+from accounts.serializers import RepresentationSerializer
 from fleet.models import Station, Unit
 from geo.points import LocationField
 
 
-class StationSerializer(serializers.ModelSerializer):
+class StationSerializer(RepresentationSerializer):
     location = LocationField(source="*", read_only=True)
 
     class Meta:
@@ -13,7 +12,7 @@ class StationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class UnitBriefSerializer(serializers.ModelSerializer):
+class UnitBriefSerializer(RepresentationSerializer):
     class Meta:
         model = Unit
         fields = ["id", "call_sign", "kind", "owner"]

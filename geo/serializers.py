@@ -2,11 +2,12 @@ from typing import Any
 
 from rest_framework import serializers
 
+from accounts.serializers import RepresentationSerializer
 from geo.models import Facility
 from geo.points import LocationField, finite_coordinate
 
 
-class HospitalSerializer(serializers.ModelSerializer):
+class HospitalSerializer(RepresentationSerializer):
     location = LocationField(source="*", read_only=True)
 
     class Meta:

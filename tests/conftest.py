@@ -62,7 +62,7 @@ def sent_events(monkeypatch):
     from dispatch import events
 
     sent = []
-    monkeypatch.setattr(events, "_broadcast", lambda event: sent.append(events.envelope(event)))
+    monkeypatch.setattr(events, "_broadcast", lambda batch: sent.extend(events.envelope(e) for e in batch))
     return sent
 
 

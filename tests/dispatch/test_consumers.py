@@ -960,3 +960,50 @@ def test_a_ping_gets_a_pong_and_garbage_from_the_client_does_not_break_the_strea
     pong, live = run(scenario)
     assert pong["type"] == "pong"
     assert [m["type"] for m in live] == ["incident.created", "call.created"]
+
+
+async def _deliver_batch(group: str, prev: int | None, *rows: Event) -> None:
+    layer = get_channel_layer()
+    assert layer is not None
+    envelopes = [_as_sent(events.envelope(row)) for row in rows]
+    await layer.group_send(group, {"type": "event.batch", "prev": prev, "events": envelopes})
+
+
+def test_a_batch_whose_prev_the_console_has_seen_is_forwarded_without_reading_the_record(token):
+    """`prev` is the stream's seq before the batch: when the relay has seen it, a jump in seq is other streams'
+    events, not a gap. (The record holds a row the batch says is not in this stream: it is not fetched.)"""
+    key = token(Role.DISPATCHER)
+
+    async def scenario() -> tuple[int, list[Event], list[dict[str, Any]]]:
+        async with stream("/ws/console/", token=key) as console:
+            snapshot = await console.next()
+            rows = await db(_unbroadcast)({"data": {"n": 1}}, {"data": {"n": 2}}, {"data": {"n": 3}})
+            await _deliver_batch(events.CONSOLE_GROUP, snapshot["seq"], rows[1], rows[2])
+            return snapshot["seq"], rows, await console.rest()
+
+    _, rows, received = run(scenario)
+    assert [m["data"]["n"] for m in received] == [2, 3]
+    assert [m["seq"] for m in received] == [rows[1].id, rows[2].id]
+
+
+def test_a_batch_whose_prev_the_crew_has_not_seen_makes_it_fill_the_gap_first(token):
+    unit = UnitFactory()
+    key = token(Role.CREW, unit=unit)
+
+    async def scenario() -> tuple[list[Event], list[dict[str, Any]]]:
+        async with stream("/ws/unit/", token=key) as phone:
+            await phone.next()
+            rows = await db(_unbroadcast)(
+                {"data": {"n": 1}, "unit_id": unit.id},
+                {"type": "alert", "data": {"n": 2}},
+                {"data": {"n": 3}, "unit_id": unit.id},
+                {"data": {"n": 4}, "unit_id": unit.id},
+            )
+            # The batch of 3 and 4 overtook the one with 1; then 1 comes late, and is not sent twice.
+            await _deliver_batch(events.unit_group(unit.id), rows[0].id, rows[2], rows[3])
+            await _deliver_batch(events.unit_group(unit.id), None, rows[0])
+            return rows, await phone.rest()
+
+    rows, received = run(scenario)
+    assert [m["data"]["n"] for m in received] == [1, 3, 4]
+    assert [m["seq"] for m in received] == [rows[0].id, rows[2].id, rows[3].id]
