@@ -16,6 +16,16 @@ class RepresentationSerializer(serializers.ModelSerializer):
             cls._built_fields = built  # type: ignore[attr-defined]
         return copy.deepcopy(built)
 
+    @classmethod
+    def represent(cls, instance: Any) -> dict[str, Any]:
+        """`cls(instance).data` as a plain dict, from one instance of the serializer kept per class: its fields
+        are built once per process. (Read-only representations hold no per-use state: no context, no data.)"""
+        prototype = cls.__dict__.get("_prototype")
+        if prototype is None:
+            prototype = cls()
+            cls._prototype = prototype  # type: ignore[attr-defined]
+        return dict(prototype.to_representation(instance))
+
 
 class TokenRequestSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)

@@ -444,6 +444,9 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--units", type=int, default=25)
     parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--profile", default="", help="py-spy the web and worker processes into this folder")
+    parser.add_argument("--road", choices=["osrm", "geodesic"], default="osrm" if SHARED_MALANG.exists() else "geodesic",
+                        help="travel times: Malang's road network built from the shared data (as in production), "
+                             "or the straight-line estimate")  # fmt: skip
     args, _ = parser.parse_known_args(argv)
     args.batches = [int(b) for b in args.batches.split(",")]
     url = args.db_url = os.environ.get("BENCH_STACK_DATABASE_URL", DEFAULT_DB)
@@ -453,17 +456,22 @@ def main(argv: list[str]) -> dict[str, Any]:
     from django.db import connections
 
     connections.close_all()
-    from dispatch.simulation import engine_in_use
     from tests.e2e.stack import start_stack, stop_stack
 
-    env = {"web_workers": args.web_workers, "worker_concurrency": 2, "travel_times": engine_in_use(), "units": args.units,
-           "load_before": tuple(round(x, 2) for x in os.getloadavg())}  # fmt: skip
+    log_dir = Path(tempfile.mkdtemp(prefix="psc119-bench-stack-"))
     # uvicorn reads its worker count from WEB_CONCURRENCY; the harness starts the Celery worker with 2 processes.
     extra = {"WEB_CONCURRENCY": str(args.web_workers), "DISPATCH_ACK_TIMEOUT_SECONDS": "600"}
-    for key in ("ROAD_ENGINE", "OSRM_DATA"):
-        if os.environ.get(key):
-            extra[key] = os.environ[key]
-    log_dir = Path(tempfile.mkdtemp(prefix="psc119-bench-stack-"))
+    travel_times = "geodesic"
+    if args.road == "osrm":
+        from bench.bench_routing import ROADS
+        from geo.roadnet import network_build
+
+        built = network_build(source=SHARED_MALANG / ROADS, data=log_dir / "osrm")
+        # The stack runs the test settings, which take their engine from TEST_ROAD_ENGINE.
+        extra |= {"TEST_ROAD_ENGINE": "osrm", "OSRM_DATA": str(log_dir / "osrm")}
+        travel_times = f"osrm ({ROADS}, build {built.id})"
+    env = {"web_workers": args.web_workers, "worker_concurrency": 2, "travel_times": travel_times, "units": args.units,
+           "load_before": tuple(round(x, 2) for x in os.getloadavg())}  # fmt: skip
     stack = start_stack(db_url=url, log_dir=log_dir, extra_env=extra)
     profilers = _profile(stack, args.profile) if args.profile else []
     try:
@@ -488,7 +496,7 @@ def _profile(stack: Any, folder: str) -> list[Any]:
     for name, process in stack.processes.items():
         handles.append(subprocess.Popen(
             [str(spy), "record", "--pid", str(process.pid), "--subprocesses", "--duration", os.environ.get("PROFILE_SECONDS", "40"),
-             "--rate", "200", "--format", "raw", "--output", f"{folder}/{name}.txt", "--nonblocking"],
+             "--rate", "200", "--gil", "--format", "raw", "--output", f"{folder}/{name}.txt", "--nonblocking"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         ))  # fmt: skip
     return handles

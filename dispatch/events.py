@@ -221,14 +221,14 @@ def _record(
 
 
 def incident_created(incident: Incident, *, actor: Any = None) -> None:
-    _record("incident.created", dict(IncidentSerializer(incident).data), incident_id=incident.id, actor=actor)
+    _record("incident.created", IncidentSerializer.represent(incident), incident_id=incident.id, actor=actor)
 
 
 def incident_updated(
     incident: Incident, *, actor: Any = None, unit_ids: list[int] | tuple[int, ...] = ()
 ) -> None:
     """To consoles, and to the crews of `unit_ids` (those sent to it) in a row of their own."""
-    data = dict(IncidentSerializer(incident).data)
+    data = IncidentSerializer.represent(incident)
     _record("incident.updated", data, incident_id=incident.id, actor=actor)
     for unit_id in unit_ids:
         _record(
@@ -239,14 +239,14 @@ def incident_updated(
 def call_created(call: Call, *, actor: Any = None) -> None:
     from calls.serializers import CallSerializer
 
-    _record("call.created", dict(CallSerializer(call).data), incident_id=call.incident_id, actor=actor)
+    _record("call.created", CallSerializer.represent(call), incident_id=call.incident_id, actor=actor)
 
 
 def assignment_created(assignment: Assignment, *, actor: Any = None) -> None:
     # One row serves both: consoles and the crew get the route too (a few KB at most).
     _record(
         "assignment.created",
-        dict(AssignmentWithRouteSerializer(assignment).data),
+        AssignmentWithRouteSerializer.represent(assignment),
         incident_id=assignment.incident_id,
         unit_id=assignment.unit_id,
         actor=actor,
@@ -256,7 +256,7 @@ def assignment_created(assignment: Assignment, *, actor: Any = None) -> None:
 def assignment_updated(assignment: Assignment, *, actor: Any = None) -> None:
     _record(
         "assignment.updated",
-        dict(AssignmentSerializer(assignment).data),
+        AssignmentSerializer.represent(assignment),
         incident_id=assignment.incident_id,
         unit_id=assignment.unit_id,
         actor=actor,
@@ -264,7 +264,7 @@ def assignment_updated(assignment: Assignment, *, actor: Any = None) -> None:
 
 
 def unit_updated(unit: Unit, *, actor: Any = None) -> None:
-    _record("unit.updated", dict(UnitSerializer(unit).data), unit_id=unit.id, actor=actor)
+    _record("unit.updated", UnitSerializer.represent(unit), unit_id=unit.id, actor=actor)
 
 
 def unit_moved(unit: Unit, *, actor: Any = None) -> None:
@@ -306,7 +306,7 @@ def hospital_updated(hospital: Any, *, actor: Any = None) -> None:
     """A hospital's emergency department status changed (open, diversion, closed): to the consoles."""
     from geo.serializers import HospitalSerializer
 
-    _record("hospital.updated", dict(HospitalSerializer(hospital).data), actor=actor)
+    _record("hospital.updated", HospitalSerializer.represent(hospital), actor=actor)
 
 
 _RETAINED_TYPES = ("incident.created", "incident.updated", "call.created")

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q, prefetch_related_objects
+from django.db.models import Prefetch, prefetch_related_objects
 from django.utils import timezone
 from geopy.distance import geodesic
 
@@ -770,26 +770,37 @@ class Position:
 
 
 def unit_positions_record(*, unit_id: int, positions: list[Position], by: Any) -> int:
-    """Store a batch of positions (oldest first); the unit's position moves only forward in time."""
-    if not Unit.objects.filter(pk=unit_id).exists():
-        raise NotFound("unit")
+    """Store a batch of positions (oldest first); the unit's position moves only forward in time.
+
+    `unit.moved` is thinned: told at most once per DISPATCH["UNIT_MOVED_MIN_SECONDS"] per unit (a phone sends a
+    batch every few seconds, so normally every batch is told; a flood is not)."""
     if not positions:
+        if not Unit.objects.filter(pk=unit_id).exists():
+            raise NotFound("unit")
         return 0
     latest = max(positions, key=lambda p: p.at)
     with events.atomic():
+        unit = Unit.objects.select_for_update(of=("self",)).filter(pk=unit_id).first()
+        if unit is None:
+            raise NotFound("unit")
         UnitPosition.objects.bulk_create(
             UnitPosition(unit_id=unit_id, lat=p.lat, lon=p.lon, at=p.at, heading=p.heading, speed=p.speed,
                          accuracy=p.accuracy)
             for p in positions
         )  # fmt: skip
-        moved = (
-            Unit.objects.filter(pk=unit_id)
-            .filter(Q(location_at__isnull=True) | Q(location_at__lt=latest.at))
-            .update(lat=latest.lat, lon=latest.lon, location_at=latest.at, heading=latest.heading,
-                    speed=latest.speed, accuracy=latest.accuracy)
-        )  # fmt: skip
-        if moved:
-            events.unit_moved(Unit.objects.get(pk=unit_id), actor=by)
+        if unit.location_at is not None and latest.at <= unit.location_at:
+            return len(positions)
+        now = timezone.now()
+        told = unit.moved_told_at
+        tell = told is None or now - told >= timedelta(seconds=settings.DISPATCH["UNIT_MOVED_MIN_SECONDS"])
+        unit.lat, unit.lon, unit.location_at = latest.lat, latest.lon, latest.at
+        unit.heading, unit.speed, unit.accuracy = latest.heading, latest.speed, latest.accuracy
+        fields = ["lat", "lon", "location_at", "heading", "speed", "accuracy"]
+        if tell:
+            unit.moved_told_at = now
+        unit.save(update_fields=[*fields, "moved_told_at"] if tell else fields)
+        if tell:
+            events.unit_moved(unit, actor=by)
     return len(positions)
 
 

@@ -121,14 +121,14 @@ class CallsView(APIView):
         from calls.serializers import CallSerializer
 
         answer = {
-            "call": CallSerializer(result.call).data,
+            "call": CallSerializer.represent(result.call),
             # A new call's incident was read fresh with its calls and assignments; a replayed one is read here.
-            "incident": IncidentSerializer(
+            "incident": IncidentSerializer.represent(
                 result.incident
                 if result.created
                 else selectors.incidents_with_detail().get(pk=result.incident.pk)
-            ).data,
-            "possible_duplicates": IncidentSerializer(result.possible_duplicates, many=True).data,
+            ),
+            "possible_duplicates": [IncidentSerializer.represent(i) for i in result.possible_duplicates],
         }
         return Response(answer, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
@@ -225,7 +225,7 @@ class IncidentAssignmentsView(APIView):
             replace_id=body.validated_data["replace"],
             by=request.user,
         )
-        return Response(AssignmentSerializer(assignment).data, status=status.HTTP_201_CREATED)
+        return Response(AssignmentSerializer.represent(assignment), status=status.HTTP_201_CREATED)
 
 
 class CancelInput(serializers.Serializer):
@@ -242,7 +242,7 @@ class IncidentCancelView(APIView):
         incident = _run(
             services.incident_cancel, incident_id=pk, reason=body.validated_data["reason"], by=request.user
         )
-        return Response(IncidentSerializer(incident).data)
+        return Response(IncidentSerializer.represent(incident))
 
 
 # --- Units -------------------------------------------------------------------------------------
@@ -304,7 +304,8 @@ class UnitPositionsView(APIView):
 
     @extend_schema(request=PositionsInput, responses={202: dict})
     def post(self, request: Request, pk: int) -> Response:
-        if not Unit.objects.filter(pk=pk).exists():
+        # A crew's own unit exists (the service says so otherwise); another unit: 404 before 403.
+        if _user(request).unit_id != pk and not Unit.objects.filter(pk=pk).exists():
             raise NotFound("No such unit.")
         _require_own_unit(request, pk)
         body = PositionsInput(data=request.data)
@@ -373,7 +374,7 @@ class AssignmentStatusView(APIView):
             client_id=data["client_id"],
             reason=data["reason"],
         )
-        return Response(AssignmentSerializer(result).data)
+        return Response(AssignmentSerializer.represent(result))
 
 
 class AssignmentDetailView(APIView):

@@ -70,6 +70,9 @@ class Unit(models.Model):
     heading = models.FloatField(null=True, blank=True)
     speed = models.FloatField(null=True, blank=True)
     accuracy = models.FloatField(null=True, blank=True)
+    moved_told_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="when consoles were last told of a move (unit.moved)"
+    )
 
     class Meta:
         constraints = [

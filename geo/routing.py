@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from django.conf import settings
-from geopy.distance import geodesic
+from geopy.distance import great_circle
 
 from geo.points import LatLon
 
@@ -59,8 +59,11 @@ class RoadEngine(Protocol):
 
 
 def geodesic_leg(origin: LatLon, destination: LatLon) -> Leg:
+    """The estimate without roads: the great-circle distance times the circuity factor at the urban speed.
+    (The sphere is within 0.5 % of the ellipsoid, far inside the estimate's own error, and 100 times faster:
+    ranking a fleet by estimate was mostly spent in Karney's ellipsoidal geodesic.)"""
     cfg = settings.GEO
-    metres = geodesic((origin.lat, origin.lon), (destination.lat, destination.lon)).meters
+    metres = great_circle((origin.lat, origin.lon), (destination.lat, destination.lon)).meters
     road_metres = metres * cfg["CIRCUITY_FACTOR"]
     return Leg(
         duration_s=road_metres / (cfg["URBAN_SPEED_KMH"] / 3.6), distance_m=road_metres, source=GEODESIC

@@ -157,6 +157,9 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes the database connection around every task unless told to reuse it; config/celery.py
+# checks it around each task instead, as Django does around requests (broken or older than CONN_MAX_AGE: closed).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1_000_000)
 # Django runs each ASGI request's sync code in a thread of its own, and Celery keeps its result backend per
 # thread unless told it is thread-safe: every request that sent a task paid ~5 ms (an entry-points scan)
 # to build a backend it never uses. The (disabled) backend is safe to share.
@@ -215,8 +218,16 @@ DISPATCH = {
     "COVERAGE_TARGET_SECONDS": env.int("DISPATCH_COVERAGE_TARGET_SECONDS", default=480),
     # Expected coverage (MEXCLP): the chance a unit is busy when called.
     "COVERAGE_BUSY_FRACTION": env.float("DISPATCH_COVERAGE_BUSY_FRACTION", default=0.3),
+    # Expected call-to-departure time: a unit covers a place when its road time there is within the target
+    # less this (coverage, move-up, posting plan).
+    "COVERAGE_TURNOUT_SECONDS": env.int("DISPATCH_COVERAGE_TURNOUT_SECONDS", default=90),
+    # Move-up: a unit waiting at its post is moved only within this drive, unless that covers an uncovered
+    # kecamatan (a unit on its way back may be sent anywhere).
+    "MOVEUP_MAX_TRAVEL_SECONDS": env.int("DISPATCH_MOVEUP_MAX_TRAVEL_SECONDS", default=600),
     # Move-up (GET /api/v1/moveup/): at most this many idle units moved to other posts per plan.
     "MOVEUP_MAX_MOVES": env.int("DISPATCH_MOVEUP_MAX_MOVES", default=3),
+    # unit.moved is told at most this often per unit (positions are all stored; the newest is always on the unit).
+    "UNIT_MOVED_MIN_SECONDS": env.float("DISPATCH_UNIT_MOVED_MIN_SECONDS", default=1.0),
     "DUPLICATE_WINDOW_SECONDS": env.int("DISPATCH_DUPLICATE_WINDOW_SECONDS", default=1800),
     "DUPLICATE_DISTANCE_M": env.float("DISPATCH_DUPLICATE_DISTANCE_M", default=250.0),
     "POSITION_STALE_SECONDS": env.int("DISPATCH_POSITION_STALE_SECONDS", default=600),

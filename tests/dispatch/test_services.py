@@ -757,6 +757,35 @@ def test_positions_are_stored_and_move_the_unit_only_forward_in_time(
 def test_positions_for_an_unknown_unit_are_not_found(user):
     with pytest.raises(services.NotFound):
         services.unit_positions_record(unit_id=987654321, positions=[], by=user)
+    with pytest.raises(services.NotFound):
+        services.unit_positions_record(
+            unit_id=987654321, positions=[services.Position(-7.97, 112.63, timezone.now())], by=user
+        )
+
+
+def test_unit_moved_is_thinned_but_the_unit_always_has_its_newest_position(
+    user, sent_events, django_capture_on_commit_callbacks, settings
+):
+    settings.DISPATCH = {**settings.DISPATCH, "UNIT_MOVED_MIN_SECONDS": 60}
+    unit = unit_at(0, location_at=timezone.now() - timedelta(minutes=10))
+    t = timezone.now() - timedelta(minutes=5)
+    for k in range(3):
+        fix = [services.Position(-7.97 + k / 100, 112.63, t + timedelta(seconds=k))]
+        with django_capture_on_commit_callbacks(execute=True):
+            services.unit_positions_record(unit_id=unit.pk, positions=fix, by=user)
+        unit.refresh_from_db()
+        assert unit.lat == pytest.approx(-7.97 + k / 100)
+    # The first move is told; the next two, within a minute of it, are not.
+    assert types(sent_events) == ["unit.moved"]
+    assert sent_events[0]["data"]["location"]["lat"] == pytest.approx(-7.97)
+
+    Unit.objects.filter(pk=unit.pk).update(moved_told_at=timezone.now() - timedelta(seconds=61))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.unit_positions_record(
+            unit_id=unit.pk, positions=[services.Position(-7.90, 112.63, t + timedelta(seconds=9))], by=user
+        )
+    assert types(sent_events) == ["unit.moved", "unit.moved"]
+    assert sent_events[1]["data"]["location"]["lat"] == pytest.approx(-7.90)
 
 
 # --- Intervals and the report ------------------------------------------------------------------------
