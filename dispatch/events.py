@@ -124,7 +124,8 @@ class _Kept:
         self.event = event
         self.batch: _Batch | None = None
 
-    def __call__(self) -> None:
+    def after_commit(self) -> None:
+        # Registered as this bound method: Django names a failing robust callback by its __qualname__.
         if self.batch is not None:
             self.batch.send()
 
@@ -151,16 +152,20 @@ def atomic() -> Iterator[None]:
         if getattr(conn, "psc_events_kept", False):
             yield
             return
-        conn.psc_events_kept = True  # type: ignore[attr-defined]
+        conn.psc_events_kept = True
         try:
             yield
             _flush(conn)
         finally:
-            conn.psc_events_kept = False  # type: ignore[attr-defined]
+            conn.psc_events_kept = False
 
 
 def _flush(conn: Any) -> None:
-    kept = [func for _, func, _ in conn.run_on_commit if isinstance(func, _Kept) and func.batch is None]
+    kept = [
+        func.__self__
+        for _, func, _ in conn.run_on_commit
+        if isinstance(getattr(func, "__self__", None), _Kept) and func.__self__.batch is None
+    ]
     if kept:
         batch = _write([k.event for k in kept])
         for k in kept:
@@ -179,9 +184,9 @@ def _write(rows: list[Event]) -> _Batch:
     keys = {group for event in rows for group in _groups(event)}
     last = dict(EventStream.objects.filter(key__in=keys).values_list("key", "last_seq"))
     for event in rows:
-        event.stream_prev = {}  # type: ignore[attr-defined]
+        event.stream_prev = {}
         for group in _groups(event):
-            event.stream_prev[group] = last.get(group)  # type: ignore[attr-defined]
+            event.stream_prev[group] = last.get(group)
             last[group] = event.id
     EventStream.objects.bulk_create(
         [EventStream(key=k, last_seq=last[k]) for k in sorted(keys)],
@@ -215,7 +220,7 @@ def _record(
         )
     )
     # A broadcast that fails (Redis down) loses nothing: clients catch up from the table.
-    transaction.on_commit(kept, robust=True)
+    transaction.on_commit(kept.after_commit, robust=True)
     if not getattr(conn, "psc_events_kept", False):
         kept.batch = _write([kept.event])
 

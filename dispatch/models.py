@@ -144,6 +144,8 @@ class Event(models.Model):
     unit_id = models.BigIntegerField(null=True, blank=True, help_text="the unit stream that also sees it")
     for_console = models.BooleanField(default=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    # Not stored: set when written, each stream's seq before this event (what its broadcast carries).
+    stream_prev: dict[str, int | None]
 
     class Meta:
         ordering = ["id"]

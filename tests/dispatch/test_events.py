@@ -149,3 +149,22 @@ def test_what_the_services_tell_is_what_a_fresh_read_says(user, step):
         assert {k: v for k, v in as_json(told).items() if k != "route"} == fresh
         fresh_unit = as_json(UnitSerializer(units_with_assignment().get(pk=unit.pk)).data)
         assert as_json(_last("unit.updated", unit_id=unit.pk)) == fresh_unit
+
+
+def test_a_broadcast_that_fails_after_commit_loses_nothing_and_fails_nothing(
+    user, monkeypatch, django_capture_on_commit_callbacks, caplog
+):
+    """Redis away: the call is recorded and its events are in the record for clients to catch up from."""
+
+    def redis_down(batch):
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(events, "_broadcast", redis_down)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        result = record(user)
+    assert callbacks
+    assert list(Event.objects.filter(incident_id=result.incident.pk).values_list("type", flat=True)) == [
+        "incident.created",
+        "call.created",
+    ]
+    assert "Redis is down" in caplog.text
