@@ -26,6 +26,7 @@ SCREENS: dict[str, tuple[Any, tuple[str, ...]]] = {
     "calltaker": (_("Call-taker"), (Role.CALL_TAKER, Role.DISPATCHER)),
     "console": (_("Dispatch console"), (Role.DISPATCHER, Role.SUPERVISOR)),
     "wall": (_("Command centre"), (Role.SUPERVISOR, Role.VIEWER, Role.DISPATCHER)),
+    "posting": (_("Posting plan"), (Role.DISPATCHER, Role.SUPERVISOR)),  # dispatch/posting_screen.py
 }
 HOME_FOR_ROLE = {
     Role.CALL_TAKER: "calltaker",
@@ -88,7 +89,7 @@ def _screen(name: str) -> Callable[[Callable[..., HttpResponse]], Callable[..., 
     return decorate
 
 
-def _context(request: HttpRequest, name: str) -> dict[str, Any]:
+def screen_context(request: HttpRequest, name: str) -> dict[str, Any]:
     user = cast(User, request.user)
     config = {
         "screen": name,
@@ -137,16 +138,16 @@ def home(request: HttpRequest) -> HttpResponse:
 @_screen("calltaker")
 def calltaker(request: HttpRequest) -> HttpResponse:
     """Record a 119 call: keyboard first, the caller's history and possible duplicates before saving."""
-    return render(request, "dispatch/calltaker.html", _context(request, "calltaker"))
+    return render(request, "dispatch/calltaker.html", screen_context(request, "calltaker"))
 
 
 @_screen("console")
 def console(request: HttpRequest) -> HttpResponse:
     """Every open incident and every unit, live; assign, reassign, cancel; alerts until acknowledged."""
-    return render(request, "dispatch/console.html", _context(request, "console"))
+    return render(request, "dispatch/console.html", screen_context(request, "console"))
 
 
 @_screen("wall")
 def wall(request: HttpRequest) -> HttpResponse:
     """The command-centre wall: read-only, large type, the city picture and today's figures."""
-    return render(request, "dispatch/wall.html", _context(request, "wall"))
+    return render(request, "dispatch/wall.html", screen_context(request, "wall"))
