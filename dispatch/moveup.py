@@ -1,11 +1,14 @@
-"""Move-up: which idle unit should stand by at which post so that every kecamatan stays covered.
+"""Move-up: which free unit should stand by at which post so that every kecamatan stays covered.
 
 A kecamatan counts as covered when at least `KECAMATAN_COVERED_SHARE` of its demand is reachable by some free
-unit within `DISPATCH["COVERAGE_TARGET_SECONDS"]`. The plan is greedy (a standard MEXCLP relocation heuristic):
-repeatedly take the single move of an idle unit to a post that covers the most kecamatan, then adds the most
-expected coverage, until no move helps or `DISPATCH["MOVEUP_MAX_MOVES"]` moves are planned. `GET /api/v1/moveup/`
-shows the plan on the console; `POST /api/v1/moveup/` `{"unit", "station"}` applies one move (the unit's post
-changes until a dispatcher moves it back).
+unit within the response target (`dispatch.coverage.reach_seconds`). The plan is greedy (dynamic MEXCLP
+relocation, Jagtenberg et al. 2015): repeatedly take the single move of a free unit to a post that covers the most
+kecamatan, then adds the most expected coverage, until no move helps or `DISPATCH["MOVEUP_MAX_MOVES"]` moves are
+planned. A unit on its way back (counted at the post it heads for) is redirected for any gain: it drives anyway, and
+this is what sends a freed unit where it adds the most coverage rather than home. A unit waiting at its post moves
+only for at least `MIN_GAIN` of expected coverage and within `DISPATCH["MOVEUP_MAX_TRAVEL_SECONDS"]`, unless the
+move covers a kecamatan nobody covers. `GET /api/v1/moveup/` shows the plan on the console; `POST /api/v1/moveup/`
+`{"unit", "station"}` applies one move (the unit's post changes until a dispatcher moves it back).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -31,9 +35,17 @@ from accounts.errors import Conflict
 from accounts.models import Role
 from accounts.permissions import role_permission
 from dispatch import events, services
-from dispatch.coverage import DemandPoint, covering_counts, demand_points, expected_coverage, travel_seconds
+from dispatch.coverage import (
+    DemandPoint,
+    covering_counts,
+    demand_points,
+    expected_coverage,
+    reach_seconds,
+    travel_seconds,
+)
 from dispatch.coverage import unit_origins as _unit_origins
 from dispatch.models import ACTIVE_STATUSES, Assignment, StatusChange
+from dispatch.ranking import unit_origin
 from dispatch.selectors import units_with_assignment
 from dispatch.serializers import UnitSerializer
 from fleet.models import FREE_STATUSES, Station, Unit, UnitStatus
@@ -72,7 +84,7 @@ def kecamatan_uncovered(counts: Sequence[int], points: Sequence[DemandPoint]) ->
         total[point.kecamatan] += point.weight
         if k:
             reached[point.kecamatan] += point.weight
-    return {name for name, w in total.items() if reached[name] < KECAMATAN_COVERED_SHARE * w}
+    return {name for name, w in total.items() if reached[name] < KECAMATAN_COVERED_SHARE * w - 1e-12}
 
 
 def _units_free() -> list[Unit]:
@@ -81,49 +93,85 @@ def _units_free() -> list[Unit]:
 
 
 def moveup_plan(*, max_moves: int | None = None) -> MoveUpPlan:
-    """The greedy move-up plan for the free units now. Reads only (routing through `geo`, cached)."""
-    limit = settings.DISPATCH["MOVEUP_MAX_MOVES"] if max_moves is None else max_moves
+    """The greedy move-up plan for the free units now. Reads only (routing through `geo`, cached).
+
+    A unit on its way back may be sent to any post within reach (it drives anyway: dynamic MEXCLP's "send the
+    freed unit where it adds the most coverage"); one waiting at its post moves only for a gain of at least
+    `MIN_GAIN` and to a post within `DISPATCH["MOVEUP_MAX_TRAVEL_SECONDS"]`."""
+    cfg = settings.DISPATCH
+    limit = cfg["MOVEUP_MAX_MOVES"] if max_moves is None else max_moves
+    max_travel = float(cfg.get("MOVEUP_MAX_TRAVEL_SECONDS", 600))
     points = demand_points()
     free = _units_free()
-    # A unit on its way back covers, for planning, the post it is heading to.
-    placed = [
-        (u, LatLon(u.station.lat, u.station.lon) if u.status == UnitStatus.RETURNING and u.station else o)
-        for u, o in zip(free, _unit_origins(free), strict=True)
-        if o is not None
-    ]
-    units, origins = [u for u, _ in placed], [o for _, o in placed]
+    # For coverage a unit stands by where it is heading (a unit on its way back: its post).
+    placed = [(u, o) for u, o in zip(free, _unit_origins(free), strict=True) if o is not None]
+    units, standby = [u for u, _ in placed], [o for _, o in placed]
     stations = list(Station.objects.order_by("name"))
-    if not points:
+    if not points or not units or not stations:
         return MoveUpPlan(0.0, 0.0, (), (), ())
-    unit_rows = travel_seconds(origins, points)
-    station_rows = travel_seconds([LatLon(s.lat, s.lon) for s in stations], points)
-    rows = list(unit_rows)
+    stale = timedelta(seconds=cfg["POSITION_STALE_SECONDS"])
+    here = [unit_origin(u, stale_after=stale)[0] or standby[i] for i, u in enumerate(units)]
+    station_at = [LatLon(s.lat, s.lon) for s in stations]
+    rows = list(travel_seconds(standby, points))
+    station_rows = travel_seconds(station_at, points)
+    # drive[s][i]: from where unit i is now to station s.
+    drive = [[leg.duration_s for leg in travel_times_to(destination=at, origins=here)] for at in station_at]
+    reach = reach_seconds()
+    q = float(cfg["COVERAGE_BUSY_FRACTION"])
     counts = covering_counts(rows, len(points))
     before_cov, before_unc = expected_coverage(counts, points), kecamatan_uncovered(counts, points)
     cov, unc = before_cov, before_unc
-    # Only units waiting at their post move up; one on its way back is needed where it goes.
-    movable = {i for i, u in enumerate(units) if u.status == UnitStatus.AVAILABLE}
+    # Each trial move changes only the points one of its two places covers: evaluate just those.
+    unit_cover = [frozenset(p for p, t in enumerate(row) if t <= reach) for row in rows]
+    station_cover = [frozenset(p for p, t in enumerate(row) if t <= reach) for row in station_rows]
+    kecamatan_total: dict[str, float] = defaultdict(float)
+    for point in points:
+        kecamatan_total[point.kecamatan] += point.weight
+    movable = {i for i, u in enumerate(units) if u.status in (UnitStatus.AVAILABLE, UnitStatus.RETURNING)}
     moves: list[Move] = []
     while len(moves) < limit and movable:
-        best: tuple[tuple[int, float], int, int, list[int]] | None = None
+        reached: dict[str, float] = defaultdict(float)
+        for k, point in zip(counts, points, strict=True):
+            reached[point.kecamatan] += point.weight if k else 0.0
+        best: tuple[tuple[int, float, float], int, int] | None = None
         for i in movable:
+            returning = units[i].status == UnitStatus.RETURNING
             for s, station in enumerate(stations):
                 if units[i].station_id == station.pk:
                     continue
-                trial = list(counts)
-                for p in range(len(points)):
-                    trial[p] += (station_rows[s][p] <= _target()) - (rows[i][p] <= _target())
-                key = (-len(kecamatan_uncovered(trial, points)), expected_coverage(trial, points))
+                gain, changed = 0.0, dict(reached)
+                for p in station_cover[s] - unit_cover[i]:
+                    gain += points[p].weight * (q ** counts[p] - q ** (counts[p] + 1))
+                    if counts[p] == 0:
+                        changed[points[p].kecamatan] += points[p].weight
+                for p in unit_cover[i] - station_cover[s]:
+                    gain -= points[p].weight * (q ** (counts[p] - 1) - q ** counts[p])
+                    if counts[p] == 1:
+                        changed[points[p].kecamatan] -= points[p].weight
+                n_unc = sum(
+                    changed[name] < KECAMATAN_COVERED_SHARE * total - 1e-12
+                    for name, total in kecamatan_total.items()
+                )
+                # Covering a kecamatan that nobody covers is worth a long drive; coverage alone is not.
+                if drive[s][i] > max_travel and not returning and n_unc >= len(unc):
+                    continue
+                # A unit on its way back changes course for any gain; one standing by needs MIN_GAIN.
+                if (-n_unc, gain) <= (-len(unc), 1e-9 if returning else MIN_GAIN):
+                    continue
+                key = (-n_unc, gain, -drive[s][i])
                 if best is None or key > best[0]:
-                    best = (key, i, s, trial)
-        if best is None or best[0] <= (-len(unc), cov + MIN_GAIN):
+                    best = (key, i, s)
+        if best is None:
             break
-        (_, new_cov), i, s, trial = best
-        new_unc = kecamatan_uncovered(trial, points)
-        station = stations[s]
-        leg = travel_times_to(destination=LatLon(station.lat, station.lon), origins=[origins[i]])[0]
-        moves.append(Move(units[i], station, leg.duration_s, tuple(sorted(unc - new_unc)), cov, new_cov))
-        rows[i] = station_rows[s]
+        _, i, s = best
+        trial = list(counts)
+        for p in station_cover[s]:
+            trial[p] += 1
+        for p in unit_cover[i]:
+            trial[p] -= 1
+        new_cov, new_unc = expected_coverage(trial, points), kecamatan_uncovered(trial, points)
+        moves.append(Move(units[i], stations[s], drive[s][i], tuple(sorted(unc - new_unc)), cov, new_cov))
+        rows[i], unit_cover[i] = station_rows[s], station_cover[s]
         counts, cov, unc = trial, new_cov, new_unc
         movable.discard(i)
     return MoveUpPlan(before_cov, cov, tuple(sorted(before_unc)), tuple(sorted(unc)), tuple(moves))
@@ -164,6 +212,17 @@ def unit_station_move(*, unit_id: int, station_id: int, by: Any) -> Unit:
 # --- The console's interface -------------------------------------------------------------------
 
 
+def _reason(move: Move) -> str:
+    gain = (
+        f"covers {', '.join(move.newly_covered)} within the target"
+        if move.newly_covered
+        else f"expected coverage {move.coverage_before:.0%} → {move.coverage_after:.0%}"
+    )
+    if move.unit.status == UnitStatus.RETURNING:
+        return f"on its way back: {gain}"
+    return gain
+
+
 def _plan_data(plan: MoveUpPlan) -> dict[str, Any]:
     return {
         "target_seconds": _target(),
@@ -186,11 +245,7 @@ def _plan_data(plan: MoveUpPlan) -> dict[str, Any]:
                 "newly_covered": list(m.newly_covered),
                 "coverage_before": round(m.coverage_before, 4),
                 "coverage_after": round(m.coverage_after, 4),
-                "reason": (
-                    f"covers {', '.join(m.newly_covered)} within the target"
-                    if m.newly_covered
-                    else f"expected coverage {m.coverage_before:.0%} → {m.coverage_after:.0%}"
-                ),
+                "reason": _reason(m),
             }
             for m in plan.moves
         ],

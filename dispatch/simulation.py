@@ -11,6 +11,11 @@ What is simulated: the clock (time-machine moves `timezone.now()` to the simulat
 code runs), the calls (a seeded stream: place, time of day, priority and the crews' times, stated in
 `Assumptions`) and the movements of the ambulances between reported points (straight-line interpolation).
 
+Under a move-up policy the simulator plays the dispatcher who applies the console's move-up plan
+(`dispatch.moveup.moveup_plan`, then `unit_station_move`) whenever the free units change; each moved unit drives to
+its new post, free for work on the way. `--standby-puskesmas` makes every puskesmas a post without units (a place
+where move-up may station one); `--posting plan` homes the units where `dispatch.posting` plans them.
+
 Each run happens inside one database transaction that is rolled back at the end; what services leave for after
 commit runs as soon as the step that registered it returns (tasks go into the simulator's queue, broadcasts go
 nowhere because no channel layer is configured during a run). Runs are therefore repeatable on one database.
@@ -47,8 +52,8 @@ from dispatch.demo import POSTS, UNITS, demo_import_data, demo_posts_load
 from dispatch.hospitals import Case, hospitals_ranked_for
 from dispatch.models import ACTIVE_STATUSES, Assignment, AssignmentStatus, Event
 from dispatch.policies import policy_using
-from fleet.models import Unit, UnitStatus
-from geo.models import Region
+from fleet.models import Station, Unit, UnitStatus
+from geo.models import Facility, Region
 from geo.points import LatLon
 from geo.routing import GEODESIC, road_engine, travel_times_to
 
@@ -214,27 +219,50 @@ class World:
     engine: str  # what geo answers with: "geodesic" or the road engine's description
 
 
-def world_build(*, units: int, data_dir: Path | None = None) -> World:
+def world_build(
+    *, units: int, data_dir: Path | None = None, standby_puskesmas: bool = False, planned: bool = False
+) -> World:
     """The Malang demo posts and hospitals, `units` ambulances spread over the posts (the demo fleet first),
-    and the regions (imported from `data_dir` when they are missing). Needs a database without units."""
+    and the regions (imported from `data_dir` when they are missing). Needs a database without units.
+
+    `standby_puskesmas`: every imported puskesmas is also a post, without units of its own (a place where
+    move-up may station a unit); the units' home posts stay the demo posts. `planned`: the units wait where
+    the posting plan (`dispatch.posting`) puts them instead, each planned site a post."""
     if Unit.objects.exists():
         raise ValueError("the simulator builds its own fleet: run it on a throwaway database without units")
     if data_dir is not None:
         demo_import_data(data_dir)
     stations = demo_posts_load()
+    if standby_puskesmas:
+        for facility in Facility.objects.filter(kind=Facility.Kind.PUSKESMAS).order_by("name"):
+            Station.objects.get_or_create(
+                name=facility.name, defaults={"lat": facility.lat, "lon": facility.lon, "facility": facility}
+            )
     fleet = list(UNITS[:units])
     kinds = ("als", "bls")
     for i in range(len(fleet), units):
         fleet.append((f"SIM-{i + 1:03d}", kinds[i % 2], "psc", POSTS[i % len(POSTS)][0]))
+    posts = {name: LatLon(lat, lon) for name, _, lat, lon in POSTS}
+    if planned:
+        from dispatch.posting import posting_plan
+
+        homes = []
+        for site, n in posting_plan(units=units).plan.posts:
+            at_facility = Facility.objects.filter(pk=site.id).first() if site.kind != "station" else None
+            station = Station.objects.get(pk=site.id) if site.kind == "station" else Station.objects.get_or_create(
+                name=site.name, defaults={"lat": site.at.lat, "lon": site.at.lon, "facility": at_facility}
+            )[0]  # fmt: skip
+            stations[station.name], posts[station.name] = station, LatLon(station.lat, station.lon)
+            homes += [station.name] * n
+        fleet = [
+            (call_sign, kind, owner, home)
+            for (call_sign, kind, owner, _), home in zip(fleet, homes, strict=True)
+        ]
     unit_posts = {}
     for call_sign, kind, owner, post in fleet:
         unit = Unit.objects.create(call_sign=call_sign, kind=kind, owner=owner, station=stations[post])
         unit_posts[unit.pk] = post
-    return World(
-        posts={name: LatLon(lat, lon) for name, _, lat, lon in POSTS},
-        unit_posts=unit_posts,
-        engine=engine_in_use(),
-    )
+    return World(posts=posts, unit_posts=unit_posts, engine=engine_in_use())
 
 
 def engine_in_use() -> str:
@@ -289,6 +317,7 @@ class RunResult:
     invariants: dict[str, Any]
     travel_checks: list[dict[str, Any]] = field(default_factory=list)
     wall_s: float = 0.0
+    utilisation: float | None = None  # the share of unit time spent on a job (assigned to cleared)
 
     def summary(self) -> dict[str, Any]:
         return reports.figures_summary(self.rows)
@@ -353,6 +382,7 @@ class _Run:
         self.travel_checks: list[dict[str, Any]] = []
         self.real_tasks: dict[str, Any] = {}
         self.moves_up = False  # set by `execute`, inside the run's policy
+        self.freed = 0  # units that came free (cleared or taken off a job), for the move-up hook
 
     def push(self, at_s: float, kind: str, *payload: Any) -> None:
         self.seq += 1
@@ -389,10 +419,12 @@ class _Run:
         while self.heap:
             at_s, _, kind, payload = heapq.heappop(self.heap)
             self.now_s = at_s
-            seen = self.last_created_event
+            seen, freed = self.last_created_event, self.freed
             getattr(self, f"on_{kind}")(*payload)
             self.crews_notice_assignments()
-            if self.moves_up and (kind == "home" or self.last_created_event != seen):
+            # The dispatcher looks at the move-up plan whenever the free units change: one is sent, cleared
+            # (on its way back) or back at its post.
+            if self.moves_up and (kind == "home" or self.last_created_event != seen or self.freed != freed):
                 self.move_up()
             if self.progress is not None and at_s - reported_s >= 600:
                 self.progress(at_s)
@@ -511,6 +543,7 @@ class _Run:
         self.go_home(crew)
 
     def go_home(self, crew: _Crew) -> None:
+        self.freed += 1
         here = crew.position(self.now_s)
         leg = travel_times_to(destination=crew.home, origins=[here])[0]
         crew.move(to=crew.home, now_s=self.now_s, seconds=leg.duration_s, returning=True)
@@ -524,7 +557,10 @@ class _Run:
         for move in self.step(moveup_plan).moves:
             crew = self.crews[move.unit.pk]
             self.step(unit_station_move, unit_id=move.unit.pk, station_id=move.to.pk, by=None)
-            self.step(services.unit_set_status, unit_id=move.unit.pk, status=UnitStatus.RETURNING, by=None)
+            if move.unit.status != UnitStatus.RETURNING:
+                self.step(
+                    services.unit_set_status, unit_id=move.unit.pk, status=UnitStatus.RETURNING, by=None
+                )
             crew.home = LatLon(move.to.lat, move.to.lon)
             crew.generation += 1
             here = crew.position(self.now_s)
@@ -569,13 +605,25 @@ def simulation_run(
         run.execute()
         rows = list(reports.incident_figures(reports.incidents_for_report()))
         invariants = _invariants(run)
+        utilisation = _utilisation(run)
         if inspect is not None:
             inspect()
         transaction.set_rollback(True)
     return RunResult(
         policy=policy, seed=seed, engine=world.engine, calls=len(calls), rows=rows, invariants=invariants,
-        travel_checks=run.travel_checks, wall_s=time.perf_counter() - began,
+        travel_checks=run.travel_checks, wall_s=time.perf_counter() - began, utilisation=utilisation,
     )  # fmt: skip
+
+
+def _utilisation(run: _Run) -> float | None:
+    """Unit time on jobs (assigned to cleared, or to the end of a job cut short) over the fleet's time."""
+    busy = 0.0
+    for assigned, cleared, ended in Assignment.objects.values_list("assigned_at", "cleared_at", "ended_at"):
+        end = cleared or ended
+        if end is not None:
+            busy += (end - assigned).total_seconds()
+    span = len(run.crews) * run.now_s
+    return busy / span if span > 0 else None
 
 
 def _invariants(run: _Run) -> dict[str, Any]:
@@ -687,6 +735,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("all_response_mean_min", "All response, mean (min)"),
     ("all_late_8_pct", "All reached after 8 min (%)"),
     ("call_to_dispatch_mean_s", "Call to dispatch, mean (s)"),
+    ("utilisation_pct", "Unit utilisation (%)"),
 )
 
 
@@ -715,14 +764,22 @@ def run_metrics(result: RunResult) -> dict[str, float | None]:
         # Late arrivals (issue 7's target): reached later than 8 minutes after the call, all priorities.
         "all_late_8_pct": (100.0 * sum(r > 480 for r in responses) / len(responses)) if responses else None,
         "call_to_dispatch_mean_s": get(summary["overall"], "call_to_dispatch", "mean", 1.0),
+        "utilisation_pct": None if result.utilisation is None else 100.0 * result.utilisation,
     }
 
 
 def comparison(results: Sequence[RunResult], policies: Sequence[str]) -> dict[str, Any]:
     """Per metric and policy: the mean over seeds with its 95 % CI, and the paired difference from the first
     policy (same calls, same seed), which is what tells a real difference from noise."""
-    per_run = {(r.policy, r.seed): run_metrics(r) for r in results}
-    seeds = sorted({r.seed for r in results})
+    return comparison_of_metrics({(r.policy, r.seed): run_metrics(r) for r in results}, policies)
+
+
+def comparison_of_metrics(
+    per_run: dict[tuple[str, int], dict[str, float | None]], policies: Sequence[str]
+) -> dict[str, Any]:
+    """`comparison` from each run's metrics, (policy, seed) → `run_metrics` (e.g. read back from --json files
+    of runs made in parallel, one seed each)."""
+    seeds = sorted({seed for _, seed in per_run})
     base = policies[0]
     out: dict[str, Any] = {}
     for key, _label in METRICS:
@@ -738,5 +795,11 @@ def comparison(results: Sequence[RunResult], policies: Sequence[str]) -> dict[st
                     and per_run.get((base, s), {}).get(key) is not None
                 ]
                 row[policy]["difference_from_" + base] = mean_ci(diffs)
+                relative = [
+                    100.0 * (per_run[(policy, s)][key] / per_run[(base, s)][key] - 1)  # type: ignore[operator]
+                    for s in seeds
+                    if per_run.get((policy, s), {}).get(key) is not None and per_run[(base, s)].get(key)
+                ]
+                row[policy]["relative_to_" + base] = mean_ci(relative)
         out[key] = row
     return out

@@ -364,8 +364,9 @@ def test_a_hospital_on_diversion_is_recommended_after_an_open_one_further_away(m
 
 
 @pytest.fixture
-def two_districts(db):
+def two_districts(db, dispatch_settings):
     """Demand 3.5 km north (kecamatan Utara) and 3.5 km south (Selatan); the target reaches about 2.86 km."""
+    dispatch_settings(COVERAGE_TURNOUT_SECONDS=0)
     coverage._legs_cache.clear()
     kelurahan("Utara-1", 3.5, kecamatan="Utara")
     kelurahan("Selatan-1", -3.5, kecamatan="Selatan")
@@ -450,3 +451,62 @@ def test_moveup_refuses_a_busy_unit(make_client, enqueued):
 
     assert answer.status_code == 409
     assert Unit.objects.get(pk=unit.pk).station != station
+
+
+def test_moveup_sends_a_unit_on_its_way_back_to_the_post_that_covers_the_city_not_home(
+    dispatch_settings, two_districts, make_client
+):
+    dispatch_settings(COVERAGE_TARGET_SECONDS=480, MOVEUP_MAX_MOVES=3)
+    south_post = StationFactory(name="Pos Selatan", lat=CENTRE[0] - 3.5 * KM, lon=CENTRE[1])
+    north_post = StationFactory(name="Pos Utara", lat=CENTRE[0] + 3.5 * KM, lon=CENTRE[1])
+    UnitFactory(station=south_post, call_sign="WAIT-1")
+    # Cleared at the centre and heading home to the south, where WAIT-1 already stands by.
+    back = UnitFactory(
+        station=south_post, call_sign="BACK-1", status="returning", lat=CENTRE[0], lon=CENTRE[1]
+    )
+
+    plan = make_client(Role.DISPATCHER).get("/api/v1/moveup/").json()
+
+    assert plan["uncovered"] == ["Utara"]  # counted where it is heading, BACK-1 covers the south twice over
+    [move] = plan["moves"]
+    assert move["unit"]["call_sign"] == back.call_sign  # it drives anyway, and is nearer than WAIT-1
+    assert move["to_station"]["id"] == north_post.pk
+    assert move["reason"] == "on its way back: covers Utara within the target"
+    assert plan["uncovered_after"] == []
+
+
+def test_moveup_leaves_a_waiting_unit_home_for_a_long_drive_that_only_adds_coverage(dispatch_settings, db):
+    dispatch_settings(COVERAGE_TARGET_SECONDS=480, COVERAGE_TURNOUT_SECONDS=0, MOVEUP_MAX_TRAVEL_SECONDS=600)
+    coverage._legs_cache.clear()
+    kelurahan("Tengah-1", 0.0, kecamatan="Tengah", population=30_000)
+    kelurahan("Tengah-2", 5.0, kecamatan="Tengah", population=10_000)  # the kecamatan is covered without it
+    home = StationFactory(name="Pos Tengah", lat=CENTRE[0], lon=CENTRE[1])
+    far = StationFactory(name="Pos Jauh", lat=CENTRE[0] + 5.0 * KM, lon=CENTRE[1])  # about 840 s away
+    UnitFactory(station=home, call_sign="A-1")
+    UnitFactory(station=home, call_sign="A-2")
+
+    assert moveup.moveup_plan().moves == ()
+
+    dispatch_settings(MOVEUP_MAX_TRAVEL_SECONDS=1200)
+    [move] = moveup.moveup_plan().moves
+    assert move.to == far
+    assert move.newly_covered == ()
+    assert move.coverage_after > move.coverage_before
+
+
+def test_coverage_counts_the_turnout_so_a_place_the_drive_alone_reaches_in_time_is_not_covered(
+    dispatch_settings, db
+):
+    coverage._legs_cache.clear()
+    kelurahan("Jauh-1", 2.6, kecamatan="Jauh")  # about 440 s by road: inside 480 s, not inside 480 - 90 s
+    post = StationFactory(name="Pos Pusat", lat=CENTRE[0], lon=CENTRE[1])
+    UnitFactory(station=post)
+    points = coverage.demand_points()
+    seconds = coverage.travel_seconds([LatLon(post.lat, post.lon)], points)
+
+    dispatch_settings(COVERAGE_TARGET_SECONDS=480, COVERAGE_TURNOUT_SECONDS=0)
+    assert coverage.expected_coverage(coverage.covering_counts(seconds, len(points)), points) > 0.5
+    dispatch_settings(COVERAGE_TURNOUT_SECONDS=90)
+    assert coverage.reach_seconds() == 390
+    assert coverage.expected_coverage(coverage.covering_counts(seconds, len(points)), points) == 0
+    assert moveup.moveup_plan().uncovered == ("Jauh",)

@@ -1,4 +1,4 @@
-"""Properties every dispatch policy keeps, whatever the fleet and the calls (hypothesis):
+"""Properties every dispatch policy keeps, whatever the fleet, the calls and the move-ups applied (hypothesis):
 no unit ever holds two active incidents, and no priority-1 incident waits while a suitable unit is free."""
 
 import pytest
@@ -9,9 +9,9 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from calls.models import Incident
-from dispatch import policies, services
+from dispatch import moveup, policies, services
 from dispatch.models import ACTIVE_STATUSES, Assignment
-from fleet.models import FREE_STATUSES, Unit
+from fleet.models import FREE_STATUSES, Station, Unit
 from geo.models import Region
 from tests.factories import CENTRE, IncidentFactory, UnitFactory
 
@@ -35,6 +35,7 @@ ops_strategy = st.lists(
         st.tuples(st.just("advance"), st.integers(0, 30)),
         st.tuples(st.just("cancel"), st.integers(0, 30)),
         st.tuples(st.just("free"), st.integers(0, 30)),
+        st.tuples(st.just("moveup")),
     ),
     min_size=1,
     max_size=8,
@@ -74,6 +75,10 @@ def _apply(op: tuple) -> None:
         )
         if ids:
             services.incident_cancel(incident_id=ids[op[1] % len(ids)], reason="test", by=None)
+    elif kind == "moveup":
+        # The dispatcher applies the whole move-up plan (free units only, so nothing may break).
+        for move in moveup.moveup_plan().moves:
+            moveup.unit_station_move(unit_id=move.unit.pk, station_id=move.to.pk, by=None)
     else:
         ids = list(Unit.objects.filter(status="out_of_service").order_by("id").values_list("id", flat=True))
         if ids:
@@ -119,6 +124,8 @@ def test_no_policy_gives_a_unit_two_incidents_or_leaves_priority_1_waiting(
     with transaction.atomic():
         Region.objects.create(kind="kelurahan", name="Utara", geometry=_square(3.0), population=1000)
         Region.objects.create(kind="kelurahan", name="Selatan", geometry=_square(-3.0), population=2000)
+        Station.objects.create(name="Pos Utara", lat=CENTRE[0] + 3.0 * KM, lon=CENTRE[1])
+        Station.objects.create(name="Pos Selatan", lat=CENTRE[0] - 3.0 * KM, lon=CENTRE[1])
         for kind, km, status, capacity in units:
             UnitFactory(kind=kind, status=status, capacity=capacity, lat=CENTRE[0] + km * KM, lon=CENTRE[1],
                         location_at=timezone.now())  # fmt: skip

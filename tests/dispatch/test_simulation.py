@@ -246,3 +246,50 @@ def test_the_simulate_command_prints_a_table_and_writes_json(tmp_path):
     for run in record["runs"]:
         assert run["invariants"]["open_incidents_at_end"] == 0
         assert run["report"]["by_priority"]
+
+
+def test_a_moveup_run_moves_units_through_the_real_services_and_leaves_nothing_behind(kelurahan, areas):
+    # Two of the three units wait at RSUD Kota Malang, in the far south: move-up must send one north.
+    world = simulation.world_build(units=3)
+    calls = _draw(areas, seed=3, calls_per_day=48, hours=4)
+    seen = {}
+
+    def inspect():
+        seen["moves"] = list(
+            StatusChange.objects.filter(subject="unit", reason__startswith="move-up").values_list(
+                "reason", flat=True
+            )
+        )
+
+    results = {
+        policy: simulation.simulation_run(world=world, calls=calls, policy=policy, seed=3,
+                                          assumptions=simulation.Assumptions(), inspect=inspect)
+        for policy in ("road", "coverage+moveup")
+    }  # fmt: skip
+
+    assert seen["moves"], "no unit was moved up"
+    assert any("RSUD Kota Malang →" in reason for reason in seen["moves"])
+    for result in results.values():
+        assert result.invariants["open_incidents_at_end"] == 0
+        assert result.invariants["active_assignments_at_end"] == 0
+        assert result.invariants["units_not_available_at_end"] == 0
+        assert result.utilisation is not None and 0 < result.utilisation < 1
+    assert set(Unit.objects.values_list("station__name", flat=True)) == {
+        "RSUD Kota Malang",
+        "Puskesmas Kendalkerep",
+    }
+
+
+def test_the_comparison_reports_paired_relative_changes():
+    metrics = {
+        ("road", 1): {"all_late_8_pct": 40.0}, ("road", 2): {"all_late_8_pct": 20.0},
+        ("moveup", 1): {"all_late_8_pct": 30.0}, ("moveup", 2): {"all_late_8_pct": 16.0},
+    }  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(simulation, "METRICS", (("all_late_8_pct", "late"),))
+        comp = simulation.comparison_of_metrics(metrics, ["road", "moveup"])
+
+    row = comp["all_late_8_pct"]["moveup"]
+    assert row["difference_from_road"]["mean"] == pytest.approx(-7.0)
+    assert row["relative_to_road"]["mean"] == pytest.approx(-22.5)  # -25 % and -20 %
+    assert row["relative_to_road"]["n"] == 2

@@ -53,6 +53,14 @@ class Command(BaseCommand):
         parser.add_argument("--calls-per-day", type=float, default=2.5, help="mean calls a day (2021: ~2.5)")
         parser.add_argument("--units", type=int, default=25, help="ambulances, spread over the 8 demo posts")
         parser.add_argument(
+            "--standby-puskesmas", action="store_true",
+            help="make every puskesmas a post without units of its own, where move-up may station units",
+        )  # fmt: skip
+        parser.add_argument(
+            "--posting", choices=("demo", "plan"), default="demo",
+            help="where the units wait: the demo posts, or where the posting plan (posting_plan) puts them",
+        )  # fmt: skip
+        parser.add_argument(
             "--policy", default="road", help=f"dispatch policy: {', '.join(policies_available())}"
         )
         parser.add_argument("--compare", default="", help="comma-separated policies to run on the same calls")
@@ -67,9 +75,16 @@ class Command(BaseCommand):
             "--validate", action="store_true", help="run the validation gate first (always with --compare)"
         )
         parser.add_argument("--json", type=Path, default=None, help="write the results to this file")
+        parser.add_argument(
+            "--merge", type=Path, nargs="+", default=None,
+            help="compare the runs of these --json files (e.g. seeds run in parallel) instead of simulating",
+        )  # fmt: skip
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["merge"]:
+            self._merge(options["merge"], options["json"])
+            return
         policies = [p.strip() for p in options["compare"].split(",") if p.strip()] or [options["policy"]]
         comparing = bool(options["compare"])
         try:
@@ -97,7 +112,10 @@ class Command(BaseCommand):
         call_command("migrate", verbosity=0, interactive=False)
         if copied_regions:
             Region.objects.bulk_create(Region(**r) for r in copied_regions)
-        world = sim.world_build(units=options["units"], data_dir=data_dir)
+        world = sim.world_build(
+            units=options["units"], data_dir=data_dir, standby_puskesmas=options["standby_puskesmas"],
+            planned=options["posting"] == "plan",
+        )  # fmt: skip
         areas = sim.demand_areas(data_dir=data_dir)
         assumptions = sim.Assumptions()
         out = self.stdout.write
@@ -112,12 +130,15 @@ class Command(BaseCommand):
         )
         out(
             f"{hours:g} simulated hours, {options['calls_per_day']:g} calls/day, {options['units']} units at "
-            f"{len(world.posts)} posts, calls by kelurahan {sim.demand_basis(areas)}, seeds {seeds}, "
+            f"{len(world.posts)} posts"
+            f"{' (every puskesmas a standby post)' if options['standby_puskesmas'] else ''}"
+            f"{', placed by the posting plan' if options['posting'] == 'plan' else ''}, calls by kelurahan {sim.demand_basis(areas)}, seeds {seeds}, "
             f"policies {', '.join(policies)}."
         )
         record: dict[str, Any] = {
             "hours": hours, "calls_per_day": options["calls_per_day"], "units": options["units"], "seeds": seeds,
-            "policies": policies, "engine": world.engine, "database": "throwaway in-memory SQLite",
+            "policies": policies, "standby_puskesmas": options["standby_puskesmas"], "posting": options["posting"],
+            "engine": world.engine, "database": "throwaway in-memory SQLite",
             "demand": sim.demand_basis(areas), "assumptions": assumptions.describe(),
         }  # fmt: skip
 
@@ -216,6 +237,34 @@ class Command(BaseCommand):
         ]  # fmt: skip
         out("Priority 1 reached " + "; ".join(parts))
 
+    def _merge(self, paths: list[Path], out_path: Path | None) -> None:
+        """Print the comparison of runs saved by earlier --json runs with the same scenario and policies."""
+        records = [json.loads(p.read_text()) for p in paths]
+        scenario = ("hours", "calls_per_day", "units", "policies", "engine", "standby_puskesmas", "posting")
+        for record, p in zip(records[1:], paths[1:], strict=True):
+            different = [k for k in scenario if record.get(k) != records[0].get(k)]
+            if different:
+                raise CommandError(f"{p} differs from {paths[0]} in {', '.join(different)}")
+        policies = records[0]["policies"]
+        per_run = {(r["policy"], r["seed"]): r["metrics"] for record in records for r in record["runs"]}
+        seeds = sorted({seed for _, seed in per_run})
+        if len(per_run) != len(seeds) * len(policies):
+            raise CommandError("every policy must have run on every seed (the comparison is paired)")
+        self.stdout.write(
+            f"Merged {len(paths)} file(s): {records[0]['hours']:g} simulated hours, "
+            f"{records[0]['calls_per_day']:g} calls/day, {records[0]['units']} units, seeds {seeds}, "
+            f"engine {records[0]['engine']}."
+        )
+        comp = sim.comparison_of_metrics(per_run, policies)
+        self._print_comparison(comp, policies, len(seeds))
+        merged = {k: records[0].get(k) for k in (*scenario, "demand", "assumptions")}
+        merged |= {
+            "seeds": seeds,
+            "runs": [r for record in records for r in record["runs"]],
+            "comparison": comp,
+        }
+        self._write(out_path, merged)
+
     def _print_comparison(self, comp: dict[str, Any], policies: list[str], n_seeds: int) -> None:
         out = self.stdout.write
         base = policies[0]
@@ -234,6 +283,14 @@ class Command(BaseCommand):
             cells = "".join(f"{_value(row[p]):>18}" for p in policies)
             deltas = "".join(f"{_value(row[p]['difference_from_' + base]):>18}" for p in policies[1:])
             out(f"{label:<32}{cells}{deltas}")
+        if len(policies) > 1:
+            out("")
+            out(f"Relative to {base} (paired, per seed; mean ± 95 % CI half-width, %):")
+            for key, label in (("all_late_8_pct", "late arrivals (> 8 min)"),
+                               ("all_response_mean_min", "mean response"),
+                               ("p1_response_mean_min", "P1 mean response")):  # fmt: skip
+                cells = "".join(f"{_value(comp[key][p]['relative_to_' + base]):>18}" for p in policies[1:])
+                out(f"{label:<32}{cells}")
 
     def _write(self, path: Path | None, record: dict[str, Any]) -> None:
         if path is None:
