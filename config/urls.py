@@ -41,6 +41,7 @@ urlpatterns = [
     path("api/v1/", include(api)),
     path("api/v1/", include("dispatch.hospital_api")),  # POST hospitals/{id}/status/ (issue 7)
     path("api/v1/", include("dispatch.moveup")),  # GET, POST moveup/ (issue 7)
+    path("api/v1/", include("dispatch.posting")),  # GET posting-plan/ (issue 7)
     # JSON like the rest of the API unless YAML is asked for (Accept or ?format=yaml).
     path(
         "api/schema/",
@@ -64,6 +65,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("dispatch.crew")),  # the crew's phone: /crew/ and /api/v1/crew/
     path("", include("dispatch.report_screens")),
+    path("", include("dispatch.posting_screen")),  # /posting/: the posting plan (issue 7)
     path("", include("dispatch.urls")),
 ]
 

@@ -63,6 +63,8 @@ const ENDED_NOTICES = {
   expired: pgettext("crew", "Not acknowledged in time: the control room was alerted."),
   cancelled: pgettext("crew", "The control room cancelled the assignment."),
 };
+// An assignment cancelled because a priority-1 call took this unit (dispatch/preemption.py).
+const PREEMPTED = "pre-empted";
 
 // --- The rules of the job ----------------------------------------------------------------------
 
@@ -107,6 +109,7 @@ const state = {
   lastSent: null,
   notice: null,
   sheetCase: null,
+  diverted: null, // {assignment, from}: this job took the unit off another one (pre-emption)
 };
 let pending = [];
 const endedIds = new Set();
@@ -114,7 +117,7 @@ const endedIds = new Set();
 function save() {
   const kept = {
     unit: state.unit, assignment: state.assignment, details: state.details, hospitals: state.hospitals,
-    destination: state.destination,
+    destination: state.destination, diverted: state.diverted,
   };
   try {
     localStorage.setItem(STORAGE_KEY, JSON.stringify(kept));
@@ -167,15 +170,20 @@ function applyAssignment(data) {
   } else if (ENDED.has(data.status) || endedIds.has(data.id)) {
     return; // the end of a job this phone no longer shows, or a late answer about a job already over
   } else {
+    // The job this unit was just taken off for a priority-1 call: said on the new job's screen.
+    const diverted = state.ended && state.ended.reason === PREEMPTED ? state.ended.number : null;
     state.assignment = data;
     state.details = null;
     state.hospitals = {};
     state.destination = null;
     state.ended = null;
+    state.diverted = diverted ? { assignment: data.id, from: diverted } : null;
   }
   if (ENDED.has(state.assignment.status)) {
     endedIds.add(state.assignment.id);
-    state.ended = { status: state.assignment.status, number: state.assignment.incident.number };
+    state.ended = {
+      status: state.assignment.status, number: state.assignment.incident.number, reason: state.assignment.ended_reason,
+    };
     state.assignment = null;
     state.details = null;
     state.hospitals = {};
@@ -499,6 +507,11 @@ function renderJob(status) {
   priority.dataset.priority = String(incident.priority);
   setText("priority-label", `${PRIORITY_LABELS[incident.priority] || ""} · P${incident.priority}`);
   setText("incident-number", incident.number || "");
+  const diverted = state.diverted && state.diverted.assignment === assignment.id ? state.diverted : null;
+  const divertedNotice = setText("diverted-notice", diverted
+    ? format(pgettext("crew", "Diverted: your job %(number)s (priority 3) is cancelled for this priority-1 call. The control room sends another unit there."), { number: diverted.from || "" })
+    : "");
+  divertedNotice.hidden = !diverted;
   setText("complaint", incident.complaint);
   setText("address", incident.address || pgettext("crew", "No address: see the map."));
   const details = state.details && state.details.assignment === assignment.id ? state.details : null;
@@ -556,7 +569,10 @@ function renderIdle(unitStatus) {
   const notice = $("ended-notice");
   notice.hidden = !state.ended;
   if (state.ended) {
-    notice.textContent = `${state.ended.number ? `${state.ended.number}: ` : ""}${ENDED_NOTICES[state.ended.status] || ""}`;
+    const text = state.ended.reason === PREEMPTED
+      ? pgettext("crew", "Taken off this job for a priority-1 call: the new job follows.")
+      : ENDED_NOTICES[state.ended.status] || "";
+    notice.textContent = `${state.ended.number ? `${state.ended.number}: ` : ""}${text}`;
   }
 }
 

@@ -1,6 +1,6 @@
 // The dispatcher console: the incident queue, the unit board, the live map, the selected incident with
 // the system's recommendations (road ETAs), one-click assign / reassign / cancel, and alerts that stay
-// until a dispatcher acknowledges them.
+// until a dispatcher acknowledges them; move-up recommendations, emergency departments' status, and pre-emptions.
 
 import { api, query } from "./api.js";
 import { $, h, replace, safeWebUrl } from "./dom.js";
@@ -9,7 +9,9 @@ import {
   UNIT_STATUS_ORDER, ago, alertText, shortNumber, stacked, unitOnMap, clockTime, dateTime, duration, fmt, kilometres, minutes, place, secondsSince,
 } from "./labels.js";
 import { LiveStream, showLinkStatus } from "./live.js";
+import { HospitalBoard } from "./hospitals.js";
 import { MarkerSet, createMap, unitLabel } from "./map.js";
+import { MoveUpPanel } from "./moveup.js";
 import { config, everySecond } from "./shell.js";
 import { alarm, armSound, chime, onSoundChange, soundStats } from "./sound.js";
 import { Store } from "./store.js";
@@ -61,6 +63,9 @@ const incidentMarkers = new MarkerSet(map, {
   onClick: (id) => select(id),
 });
 
+const moveUp = new MoveUpPanel({ map, store, canApply: config.canDispatch });
+const hospitals = new HospitalBoard({ map, canChange: config.canDispatch });
+
 // A position older than the ranking trusts (a unit that never reported one is simply at its post).
 function isStale(unit) {
   const age = secondsSince(unit.location_at);
@@ -95,9 +100,16 @@ function queueItem(incident) {
   h("span", { class: "line2" },
     store.activeAssignments(incident).length
       ? unitLine(incident)
-      : h("span", { class: ["chip", "st-" + incident.status] }, INCIDENT_STATUS[incident.status] || incident.status),
+      : wasPreempted(incident)
+        ? h("span", { class: "chip preempted", title: INCIDENT_STATUS.pending }, gettext("Unit taken for P1"))
+        : h("span", { class: ["chip", "st-" + incident.status] }, INCIDENT_STATUS[incident.status] || incident.status),
     incident.outside_service_area && h("span", { class: "chip warn" }, gettext("Outside area")),
     incident.kelurahan || incident.kecamatan || ""));
+}
+
+// Waiting again because its unit was taken for a priority-1 incident.
+function wasPreempted(incident) {
+  return incident.status === "pending" && (incident.assignments || []).some((a) => a.ended_reason === "pre-empted");
 }
 
 function renderQueue() {
@@ -355,6 +367,7 @@ function cancelControls(incident) {
 function renderDetail() {
   const incident = store.incidents.get(state.selected);
   $("#detail-empty").hidden = Boolean(incident);
+  $(".right-stack").classList.toggle("is-idle", !incident);
   const body = $("#detail-body");
   body.hidden = !incident;
   if (!incident) {
@@ -419,6 +432,7 @@ function renderCameras() {
 function renderMap() {
   incidentMarkers.sync(store.openIncidents().map((i) => ({ ...i, zIndex: (4 - i.priority) * 10 + (i.id === state.selected ? 100 : 0) })));
   unitMarkers.sync(stacked([...store.units.values()].map(unitOnMap)));
+  moveUp.drawMap();
 }
 
 // --- Alerts -----------------------------------------------------------------------------------------
@@ -428,6 +442,54 @@ function addAlert(alert) {
   if (alert.local && localAcks.has(alert.key)) return false;
   state.alerts.set(alert.key, alert);
   return true;
+}
+
+// A pre-emption raises two alerts (one on each incident): the console shows them as one notice.
+function alertGroups(alerts) {
+  const groups = new Map();
+  for (const alert of alerts) {
+    const key = alert.code === "preempted" ? "preempted:" + (alert.data.to_assignment ?? alert.data.assignment ?? alert.key) : alert.key;
+    const group = groups.get(key);
+    if (group) {
+      group.members.push(alert);
+      if (Date.parse(alert.at) > Date.parse(group.at)) group.at = alert.at;
+    } else {
+      groups.set(key, { key, code: alert.code, at: alert.at, data: alert.data, local: alert.local, members: [alert] });
+    }
+  }
+  return [...groups.values()];
+}
+
+// Both incidents of a pre-emption: the priority-1 one that took the unit, the priority-3 one back in the queue.
+function preemptionOf(group) {
+  const red = {};
+  const green = {};
+  let unit = "?";
+  for (const { data } of group.members) {
+    unit = data.call_sign || unit;
+    if (data.to_incident !== undefined) {
+      Object.assign(green, { id: data.incident, number: data.incident_number });
+      red.id = red.id ?? data.to_incident;
+    } else {
+      Object.assign(red, { id: data.incident, number: data.incident_number });
+      green.id = green.id ?? data.from_incident;
+    }
+  }
+  for (const side of [red, green]) {
+    const known = store.incidents.get(side.id);
+    if (!side.number) side.number = known && known.number ? known.number : "#" + side.id;
+  }
+  return { red, green, unit };
+}
+
+function preemptionText(group) {
+  const { red, green, unit } = preemptionOf(group);
+  return fmt(gettext("Unit %(unit)s was taken from priority-3 incident %(from)s for priority-1 incident %(to)s; %(from)s is back in the queue."),
+    { unit, from: green.number, to: red.number });
+}
+
+async function acknowledgeGroup(group) {
+  for (const alert of group.members) await acknowledge(alert);
 }
 
 async function acknowledge(alert) {
@@ -446,21 +508,28 @@ async function acknowledge(alert) {
 }
 
 function renderAlerts() {
-  const alerts = [...state.alerts.values()].sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
-  if (!changed("alerts", [alerts, [...store.incidents.keys()]])) return;
+  const alerts = alertGroups([...state.alerts.values()]).sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
+  if (!changed("alerts", [alerts, [...store.incidents.values()].map((i) => [i.id, i.number])])) return;
   $("#alerts").hidden = !alerts.length;
-  replace($("#alert-list"), alerts.map((alert) => h("li", {
-    class: ["alert", CRITICAL_ALERTS.has(alert.code) && "critical"], dataset: { code: alert.code, key: alert.key },
-  },
-  h("span", { class: "alert-code" }, ALERT_TITLE[alert.code] || alert.code),
-  h("span", { class: "alert-text" }, alertText(alert.data)),
-  h("time", { datetime: alert.at }, clockTime(alert.at)),
-  alert.data.incident && store.incidents.has(alert.data.incident)
-    ? h("button", { type: "button", class: "button button-small", onclick: () => select(alert.data.incident) }, gettext("Show"))
-    : null,
-  config.canDispatch || alert.local
-    ? h("button", { type: "button", class: "button-primary button-small", dataset: { acknowledge: alert.key }, onclick: () => acknowledge(alert) }, gettext("Acknowledge"))
-    : null)));
+  replace($("#alert-list"), alerts.map((alert) => {
+    const preempted = alert.code === "preempted" ? preemptionOf(alert) : null;
+    const show = (id, label) => (id && store.incidents.has(id)
+      ? h("button", { type: "button", class: "button button-small", dataset: { show: id }, onclick: () => select(id) }, label)
+      : null);
+    return h("li", {
+      class: ["alert", CRITICAL_ALERTS.has(alert.code) && "critical", preempted && "alert-preempted"],
+      dataset: { code: alert.code, key: alert.key },
+    },
+    h("span", { class: "alert-code" }, ALERT_TITLE[alert.code] || alert.code),
+    h("span", { class: "alert-text" }, preempted ? preemptionText(alert) : alertText(alert.data)),
+    h("time", { datetime: alert.at }, clockTime(alert.at)),
+    preempted
+      ? [show(preempted.red.id, gettext("Show P1")), show(preempted.green.id, gettext("Show P3"))]
+      : show(alert.data.incident, gettext("Show")),
+    config.canDispatch || alert.local
+      ? h("button", { type: "button", class: "button-primary button-small", dataset: { acknowledge: alert.key }, onclick: () => acknowledgeGroup(alert) }, gettext("Acknowledge"))
+      : null);
+  }));
 }
 
 async function syncServerAlerts() {
@@ -522,6 +591,8 @@ function isFresh(at) {
 }
 
 store.subscribe((change) => {
+  moveUp.onChange(change);
+  hospitals.onChange(change);
   if (change.type === "alert") {
     const data = change.data;
     if (addAlert({ key: "s:" + change.seq, seq: change.seq, code: data.code, data, at: change.at, local: false })) {
@@ -590,4 +661,4 @@ soundButton.addEventListener("click", async () => {
 });
 
 // For drills and the browser tests: drop the live link and bring it back; what happened is counted.
-window.pscConsole = { stream, store, state, sound: soundStats, select };
+window.pscConsole = { stream, store, state, sound: soundStats, select, moveUp, hospitals };

@@ -64,6 +64,7 @@ export const ENDED_REASON = {
   declined: gettext("declined by the crew"),
   expired: gettext("no answer in time"),
   cancelled: gettext("cancelled"),
+  "pre-empted": gettext("taken for a priority-1 incident"),
 };
 export const ACTIVE_ASSIGNMENT = new Set(["assigned", "acknowledged", "en_route", "on_scene", "transporting", "at_hospital"]);
 export const OPEN_INCIDENT = new Set(["pending", "dispatched", "on_scene", "transporting"]);
@@ -86,6 +87,7 @@ export const ALERT_TITLE = {
   late: gettext("Late"),
   declined: gettext("Declined"),
   address_not_found: gettext("Address not found"),
+  preempted: gettext("Unit diverted"),
 };
 export const CRITICAL_ALERTS = new Set(["no_unit_available", "ack_timeout", "late", "declined"]);
 
@@ -113,6 +115,12 @@ export const secondsSince = (iso, now = Date.now()) => (iso ? (now - Date.parse(
 export function minutes(seconds) {
   if (seconds === null || seconds === undefined) return "–";
   return fmt(gettext("%(n)s min"), { n: Math.max(1, Math.round(seconds / 60)) });
+}
+
+// A share (0..1) as a percentage: 0.834 → "83%".
+export function percent(share) {
+  if (share === null || share === undefined || !Number.isFinite(share)) return "–";
+  return new Intl.NumberFormat(document.documentElement.lang, { style: "percent", maximumFractionDigits: 0 }).format(share);
 }
 
 export function kilometres(metres) {
