@@ -6,10 +6,34 @@ from django.utils import timezone
 from accounts.models import Role, User
 from calls.models import Call, Incident
 from fleet.models import Station, Unit
-from geo.models import Facility
+from geo.models import Facility, Region
 
 # Kota Malang, around the Alun-alun: realistic points for every test.
 CENTRE = (-7.9826, 112.6308)
+KM = 1 / 111.32  # degrees of latitude per kilometre
+
+
+def square(km_north: float, half_km: float = 0.3) -> dict:
+    """A GeoJSON square `km_north` of the centre, `half_km` from its middle to each side."""
+    lat, lon, d = CENTRE[0] + km_north * KM, CENTRE[1], half_km * KM
+    ring = [
+        [lon - d, lat - d],
+        [lon + d, lat - d],
+        [lon + d, lat + d],
+        [lon - d, lat + d],
+        [lon - d, lat - d],
+    ]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def kelurahan(name: str, km_north: float, *, kecamatan: str, population: int = 10_000) -> Region:
+    """A kelurahan square `km_north` of the centre inside its kecamatan (made if new)."""
+    parent, _ = Region.objects.get_or_create(
+        kind=Region.Kind.KECAMATAN, name=kecamatan, defaults={"geometry": square(km_north, 1.0)}
+    )
+    return Region.objects.create(
+        kind=Region.Kind.KELURAHAN, name=name, parent=parent, geometry=square(km_north), population=population
+    )
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -11,13 +11,20 @@ from calls.models import Incident
 from dispatch import coverage, hospitals, lateness, moveup, policies, services
 from dispatch.models import ACTIVE_STATUSES, Assignment, Event
 from fleet.models import Station, Unit
-from geo.models import Facility, Region
+from geo.models import Facility
 from geo.points import LatLon
-from tests.factories import CENTRE, HospitalFactory, IncidentFactory, StationFactory, UnitFactory
+from tests.factories import (
+    CENTRE,
+    KM,
+    HospitalFactory,
+    IncidentFactory,
+    StationFactory,
+    UnitFactory,
+    kelurahan,
+)
 
 pytestmark = pytest.mark.django_db
 
-KM = 1 / 111.32  # degrees of latitude per kilometre
 # The geodesic estimate: straight line x 1.4 at 30 km/h, so 1 km north is about 168 s away.
 SECONDS_PER_KM = 1400 / (30 / 3.6)
 
@@ -37,27 +44,6 @@ def active(incident: Incident) -> list[Assignment]:
 
 def alerts(code: str) -> list[Event]:
     return [e for e in Event.objects.filter(type="alert").order_by("id") if e.data["code"] == code]
-
-
-def square(km_north: float, half_km: float = 0.3) -> dict:
-    lat, lon, d = CENTRE[0] + km_north * KM, CENTRE[1], half_km * KM
-    ring = [
-        [lon - d, lat - d],
-        [lon + d, lat - d],
-        [lon + d, lat + d],
-        [lon - d, lat + d],
-        [lon - d, lat - d],
-    ]
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
-def kelurahan(name: str, km_north: float, *, kecamatan: str, population: int = 10_000) -> Region:
-    parent, _ = Region.objects.get_or_create(
-        kind=Region.Kind.KECAMATAN, name=kecamatan, defaults={"geometry": square(km_north, 1.0)}
-    )
-    return Region.objects.create(
-        kind=Region.Kind.KELURAHAN, name=name, parent=parent, geometry=square(km_north), population=population
-    )
 
 
 @pytest.fixture

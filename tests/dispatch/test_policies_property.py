@@ -13,9 +13,8 @@ from dispatch import moveup, policies, services
 from dispatch.models import ACTIVE_STATUSES, Assignment
 from fleet.models import FREE_STATUSES, Station, Unit
 from geo.models import Region
-from tests.factories import CENTRE, IncidentFactory, UnitFactory
+from tests.factories import CENTRE, KM, IncidentFactory, UnitFactory, square
 
-KM = 1 / 111.32
 NEXT = {"assigned": "en_route", "acknowledged": "en_route", "en_route": "on_scene", "on_scene": "cleared",
         "transporting": "at_hospital", "at_hospital": "cleared"}  # fmt: skip
 
@@ -40,18 +39,6 @@ ops_strategy = st.lists(
     min_size=1,
     max_size=8,
 )
-
-
-def _square(km_north: float) -> dict:
-    lat, lon, d = CENTRE[0] + km_north * KM, CENTRE[1], 0.3 * KM
-    ring = [
-        [lon - d, lat - d],
-        [lon + d, lat - d],
-        [lon + d, lat + d],
-        [lon - d, lat + d],
-        [lon - d, lat - d],
-    ]
-    return {"type": "Polygon", "coordinates": [ring]}
 
 
 def _apply(op: tuple) -> None:
@@ -122,8 +109,8 @@ def test_no_policy_gives_a_unit_two_incidents_or_leaves_priority_1_waiting(
         "MAX_UNITS_PER_INCIDENT": 3,
     }
     with transaction.atomic():
-        Region.objects.create(kind="kelurahan", name="Utara", geometry=_square(3.0), population=1000)
-        Region.objects.create(kind="kelurahan", name="Selatan", geometry=_square(-3.0), population=2000)
+        Region.objects.create(kind="kelurahan", name="Utara", geometry=square(3.0), population=1000)
+        Region.objects.create(kind="kelurahan", name="Selatan", geometry=square(-3.0), population=2000)
         Station.objects.create(name="Pos Utara", lat=CENTRE[0] + 3.0 * KM, lon=CENTRE[1])
         Station.objects.create(name="Pos Selatan", lat=CENTRE[0] - 3.0 * KM, lon=CENTRE[1])
         for kind, km, status, capacity in units:

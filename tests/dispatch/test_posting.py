@@ -16,30 +16,7 @@ from geo.points import LatLon
 from geo.roadnet import network_build
 from geo.routing import road_engine
 from tests.conftest import SHARED_MALANG
-from tests.factories import CENTRE, StationFactory, UnitFactory
-
-KM = 1 / 111.32  # degrees of latitude per kilometre
-
-
-def square(km_north: float, half_km: float = 0.3) -> dict:
-    lat, lon, d = CENTRE[0] + km_north * KM, CENTRE[1], half_km * KM
-    ring = [
-        [lon - d, lat - d],
-        [lon + d, lat - d],
-        [lon + d, lat + d],
-        [lon - d, lat + d],
-        [lon - d, lat - d],
-    ]
-    return {"type": "Polygon", "coordinates": [ring]}
-
-
-def kelurahan(name: str, km_north: float, *, kecamatan: str, population: int = 10_000) -> Region:
-    parent, _ = Region.objects.get_or_create(
-        kind=Region.Kind.KECAMATAN, name=kecamatan, defaults={"geometry": square(km_north, 1.0)}
-    )
-    return Region.objects.create(
-        kind=Region.Kind.KELURAHAN, name=name, parent=parent, geometry=square(km_north), population=population
-    )
+from tests.factories import CENTRE, KM, StationFactory, UnitFactory, kelurahan
 
 
 def expected(

@@ -14,11 +14,9 @@ from dispatch.models import Assignment, Event, StatusChange
 from fleet.models import MANUAL_STATUSES, Unit, UnitPosition
 from geo.models import Region
 from geo.points import LatLon
-from tests.factories import CENTRE, AssignmentFactory, IncidentFactory, UnitFactory, UserFactory
+from tests.factories import CENTRE, KM, AssignmentFactory, IncidentFactory, UnitFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-KM = 1 / 111.32  # degrees of latitude per kilometre
 
 
 def unit_at(km_north: float, **fields) -> Unit:

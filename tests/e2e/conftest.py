@@ -1,3 +1,6 @@
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from django.db import connection
 from rest_framework.authtoken.models import Token
@@ -16,15 +19,26 @@ def _compile_messages() -> None:
         call_command("compilemessages", verbosity=0, ignore_patterns=[".venv/*", "staticfiles/*"])
 
 
-@pytest.fixture(scope="session")
-def stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Stack:
-    """uvicorn + a Celery worker on the test database; shared by the session's e2e tests."""
+@contextmanager
+def stack_running(
+    django_db_blocker, tmp_path_factory, name: str, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """uvicorn + a Celery worker on the test database, with settings from `env`, for the length of the block."""
     with django_db_blocker.unblock():
         url = database_url(connection.settings_dict)
+    running = start_stack(db_url=url, log_dir=tmp_path_factory.mktemp(name), extra_env=env)
+    try:
+        yield running
+    finally:
+        stop_stack(running)
+
+
+@pytest.fixture(scope="session")
+def stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Stack]:
+    """The stack with the default settings, shared by the session's e2e tests."""
     _compile_messages()
-    running = start_stack(db_url=url, log_dir=tmp_path_factory.mktemp("e2e-stack"))
-    yield running
-    stop_stack(running)
+    with stack_running(django_db_blocker, tmp_path_factory, "e2e-stack") as running:
+        yield running
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from django.db import connection
 
 from accounts.models import Role
 from fleet.models import Unit
 from geo.models import Region
-from tests.e2e.stack import Stack, database_url, start_stack, stop_stack
+from tests.e2e.conftest import stack_running
+from tests.e2e.stack import Stack
 from tests.factories import HospitalFactory, StationFactory, UnitFactory, UserFactory
 
 pytestmark = [pytest.mark.e2e]
@@ -275,15 +275,13 @@ def test_a_hospital_status_change_through_the_api_appears_on_the_console_without
 @pytest.fixture(scope="module")
 def preempt_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Stack]:
     """A stack whose policy lets a priority-1 call take a unit on its way to a priority-3 one."""
-    with django_db_blocker.unblock():
-        url = database_url(connection.settings_dict)
-    running = start_stack(
-        db_url=url,
-        log_dir=tmp_path_factory.mktemp("e2e-preempt"),
-        extra_env={"DISPATCH_PREEMPT_SAVING_SECONDS": str(PREEMPT_SAVING_SECONDS)},
-    )
-    yield running
-    stop_stack(running)
+    with stack_running(
+        django_db_blocker,
+        tmp_path_factory,
+        "e2e-preempt",
+        {"DISPATCH_PREEMPT_SAVING_SECONDS": str(PREEMPT_SAVING_SECONDS)},
+    ) as running:
+        yield running
 
 
 def login_to(stack: Stack, context, username: str, next_url: str):

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from accounts.models import Role
-from tests.e2e.stack import Stack, StreamReader, database_url, start_stack, stop_stack
+from tests.e2e.conftest import stack_running
+from tests.e2e.stack import Stack, StreamReader
 from tests.factories import StationFactory, UnitFactory
 
 pytestmark = [pytest.mark.e2e]
@@ -30,15 +30,13 @@ ACK_TIMEOUT_SECONDS = 3
 @pytest.fixture(scope="module")
 def quick_ack_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[Stack]:
     """A second stack whose assignments expire after a few seconds without an acknowledgement."""
-    with django_db_blocker.unblock():
-        url = database_url(connection.settings_dict)
-    running = start_stack(
-        db_url=url,
-        log_dir=tmp_path_factory.mktemp("e2e-quick-ack"),
-        extra_env={"DISPATCH_ACK_TIMEOUT_SECONDS": str(ACK_TIMEOUT_SECONDS)},
-    )
-    yield running
-    stop_stack(running)
+    with stack_running(
+        django_db_blocker,
+        tmp_path_factory,
+        "e2e-quick-ack",
+        {"DISPATCH_ACK_TIMEOUT_SECONDS": str(ACK_TIMEOUT_SECONDS)},
+    ) as running:
+        yield running
 
 
 def _unit(call_sign: str, where: tuple[float, float]) -> Any:
