@@ -223,10 +223,6 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
         for envelope in fresh:
             await self._forward(envelope)
 
-    async def event_message(self, message: dict[str, Any]) -> None:
-        """A single event without its stream's previous seq."""
-        await self.event_batch({"events": [message["event"]]})
-
     async def _forward(self, envelope: dict[str, Any]) -> None:
         if envelope["seq"] <= self.last_seq:
             return

@@ -20,7 +20,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.urls import path
 from django.utils import timezone
@@ -186,7 +185,7 @@ def unit_station_move(*, unit_id: int, station_id: int, by: Any) -> Unit:
 
     Records the change (status history, reason "move-up") and `unit.updated`.
     """
-    with transaction.atomic():
+    with events.atomic():
         unit = (
             Unit.objects.select_for_update(of=("self",)).select_related("station").filter(pk=unit_id).first()
         )

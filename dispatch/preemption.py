@@ -110,7 +110,7 @@ def incident_preempt_if_faster(*, incident_id: int) -> Assignment | None:
             incident=incident, unit=unit, by=None, automatic=True, eta=leg.duration_s,
             distance=leg.distance_m, source=leg.source, replaced=old,
         )  # fmt: skip
-        events.incident_updated(services._incident_fresh(other.pk), unit_ids=[unit.pk])
+        events.incident_updated(other, unit_ids=[unit.pk])  # read with its assignments by the status refresh
         events.alert(
             "preempted",
             f"Unit {unit.call_sign} dialihkan ke kejadian prioritas 1 {incident.number}; "

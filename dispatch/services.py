@@ -650,9 +650,8 @@ def assignment_transition(
                 )  # fmt: skip
                 _unit_set(unit, UNIT_STATUS_FOR[status], by=by, at=when)
             _incident_refresh_status(incident, by=by, at=when)
-            fresh = assignment
-            events.assignment_updated(fresh, actor=by)
-            events.unit_updated(_unit_detail(unit, [fresh] if fresh.is_active else []), actor=by)
+            events.assignment_updated(assignment, actor=by)
+            events.unit_updated(_unit_detail(unit, [assignment] if assignment.is_active else []), actor=by)
             events.incident_updated(incident, actor=by)
             if status == S.EXPIRED:
                 events.alert("ack_timeout", f"Unit {unit.call_sign} tidak menjawab penugasan.", incident=incident,
@@ -661,7 +660,7 @@ def assignment_transition(
                 events.alert(
                     "declined", f"Unit {unit.call_sign} menolak penugasan.", incident=incident, unit=unit
                 )
-            return fresh
+            return assignment
     except IntegrityError:
         # Only a replayed client_id racing its twin can land here: the twin was applied.
         if client_id is not None and StatusChange.objects.filter(client_id=client_id).exists():

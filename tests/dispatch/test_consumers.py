@@ -821,7 +821,10 @@ async def _deliver(group: str, *rows: Event) -> None:
     layer = get_channel_layer()
     assert layer is not None
     for row in rows:
-        await layer.group_send(group, {"type": "event.message", "event": _as_sent(events.envelope(row))})
+        # One transaction's broadcast that does not say the stream's previous seq: any jump may be a gap.
+        await layer.group_send(
+            group, {"type": "event.batch", "prev": None, "events": [_as_sent(events.envelope(row))]}
+        )
 
 
 def test_a_broadcast_that_overtakes_earlier_ones_makes_the_console_fill_the_gap_in_order_once(token):
