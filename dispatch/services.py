@@ -245,7 +245,14 @@ def _incident_fresh(pk: int) -> Incident:
 
 def _incident_detail(incident: Incident) -> Incident:
     """The incident in hand (locked, changed) with its calls and assignments read now, for its status and its
-    representation: what `_incident_fresh` gives, without reading the incident again."""
+    representation: what `_incident_fresh` gives, without reading the incident again.
+
+    Its assignments are read again every time (the second unit of a multi-unit dispatch must not be missing
+    from the incident's event); its calls only if not read yet: they change only when a call is recorded,
+    which reads the incident afresh."""
+    cache = getattr(incident, "_prefetched_objects_cache", None)
+    if cache is not None:
+        cache.pop("assignments", None)  # prefetching skips what it has fetched once
     prefetch_related_objects(
         [incident],
         "calls",

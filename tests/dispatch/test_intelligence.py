@@ -128,6 +128,18 @@ def test_more_patients_than_one_unit_carries_get_several_units(dispatch_settings
     assert not alerts("units_short")
 
 
+def test_the_incident_event_after_several_units_names_every_unit_sent(dispatch_settings):
+    dispatch_settings(POLICY="plans", MAX_UNITS_PER_INCIDENT=3)
+    units = [unit_at(km, capacity=1) for km in (0.5, 1.0, 1.5)]
+    crash = incident(priority=2, patient_count=3)
+
+    services.incident_dispatch_auto(incident_id=crash.pk)
+
+    told = Event.objects.filter(type="incident.updated", incident_id=crash.pk).order_by("id").last()
+    assert told is not None
+    assert sorted(a["unit"]["id"] for a in told.data["assignments"]) == sorted(u.pk for u in units)
+
+
 def test_several_units_count_each_units_capacity(dispatch_settings):
     dispatch_settings(POLICY="plans", MAX_UNITS_PER_INCIDENT=3)
     big = unit_at(0.5, capacity=2)
