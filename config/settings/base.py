@@ -90,9 +90,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
-    # Under ASGI, Django runs each request's sync code in a new thread, so a persistent connection is never
-    # reused: every request opened (and closed) a PostgreSQL session (~6 ms). A pool per process keeps them;
-    # it grows to DATABASE_POOL_SIZE only while that many threads query at once. Not in Celery's processes:
+    # A pool per web process keeps the connections of its threads (the HTTP threads, the WebSocket relays'
+    # database_sync_to_async threads, which come and go): it grows to DATABASE_POOL_SIZE only while that many
+    # threads query at once, and opening a PostgreSQL session costs ~6 ms. Not in Celery's processes:
     # its Django fixup closes the connection, and a pool with it, around every task, so a pool there only
     # doubled the sessions each task opens (its own plus the pool's minimum).
     _celery_process = Path(sys.argv[0]).name == "celery"
