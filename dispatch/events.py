@@ -31,7 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from calls.models import Call, Incident
-from dispatch.models import Assignment, Event, EventStream
+from dispatch.models import Assignment, Event, EventStream, StatusChange
 from dispatch.serializers import (
     AssignmentSerializer,
     AssignmentWithRouteSerializer,
@@ -160,12 +160,43 @@ def atomic() -> Iterator[None]:
             conn.psc_events_kept = False
 
 
+class _KeptChange:
+    """A status-history row kept for the flush before commit; its (empty) after-commit callback is what ties
+    it to its savepoint, as for events."""
+
+    __slots__ = ("change", "written")
+
+    def __init__(self, change: StatusChange) -> None:
+        self.change, self.written = change, False
+
+    def after_commit(self) -> None:
+        pass
+
+
+def status_changed(**fields: Any) -> StatusChange:
+    """Record a row of the status history: inside `atomic()` it is inserted with the transaction's other
+    rows in one statement just before commit (nothing reads the history within the transaction that writes
+    it); elsewhere at once."""
+    change = StatusChange(**fields)
+    conn = transaction.get_connection()
+    if getattr(conn, "psc_events_kept", False):
+        transaction.on_commit(_KeptChange(change).after_commit)
+    else:
+        change.save()
+    return change
+
+
 def _flush(conn: Any) -> None:
-    kept = [
-        func.__self__
-        for _, func, _ in conn.run_on_commit
-        if isinstance(getattr(func, "__self__", None), _Kept) and func.__self__.batch is None
-    ]
+    kept, changes = [], []
+    for _, func, _ in conn.run_on_commit:
+        owner = getattr(func, "__self__", None)
+        if isinstance(owner, _Kept) and owner.batch is None:
+            kept.append(owner)
+        elif isinstance(owner, _KeptChange) and not owner.written:
+            owner.written = True
+            changes.append(owner.change)
+    if changes:
+        StatusChange.objects.bulk_create(changes)
     if kept:
         batch = _write([k.event for k in kept])
         for k in kept:
@@ -181,20 +212,44 @@ def _write(rows: list[Event]) -> _Batch:
     for event in rows:
         event.at = at
     Event.objects.bulk_create(rows)
-    keys = {group for event in rows for group in _groups(event)}
-    last = dict(EventStream.objects.filter(key__in=keys).values_list("key", "last_seq"))
+    newest: dict[str, int] = {}
+    for event in rows:
+        for group in _groups(event):
+            newest[group] = event.id
+    before = _streams_advance(newest)
     for event in rows:
         event.stream_prev = {}
         for group in _groups(event):
-            event.stream_prev[group] = last.get(group)
-            last[group] = event.id
+            event.stream_prev[group] = before.get(group)
+            before[group] = event.id
+    return _Batch(rows)
+
+
+# One statement: each part of it sees the table as it was before the upsert, so `before` is the old seqs.
+_STREAMS_ADVANCE_SQL = """
+WITH before AS (SELECT key, last_seq FROM dispatch_eventstream WHERE key = ANY(%s)),
+     advanced AS (INSERT INTO dispatch_eventstream (key, last_seq)
+                  SELECT * FROM UNNEST(%s::varchar[], %s::bigint[])
+                  ON CONFLICT (key) DO UPDATE SET last_seq = EXCLUDED.last_seq)
+SELECT key, last_seq FROM before
+"""
+
+
+def _streams_advance(newest: dict[str, int]) -> dict[str, int]:
+    """Move each stream's last seq to `newest` and return what it was (absent: a new stream), under the lock."""
+    keys = sorted(newest)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_STREAMS_ADVANCE_SQL, [keys, keys, [newest[k] for k in keys]])
+            return dict(cursor.fetchall())
+    before = dict(EventStream.objects.filter(key__in=keys).values_list("key", "last_seq"))
     EventStream.objects.bulk_create(
-        [EventStream(key=k, last_seq=last[k]) for k in sorted(keys)],
+        [EventStream(key=k, last_seq=newest[k]) for k in keys],
         update_conflicts=True,
         unique_fields=["key"],
         update_fields=["last_seq"],
     )
-    return _Batch(rows)
+    return before
 
 
 def _record(

@@ -196,7 +196,7 @@ def unit_station_move(*, unit_id: int, station_id: int, by: Any) -> Unit:
             raise Conflict(f"Unit {unit.call_sign} is not free ({unit.status}).", code="unit_not_free")
         if unit.station_id == station.pk:
             return units_with_assignment().get(pk=unit.pk)
-        StatusChange.objects.create(
+        events.status_changed(
             subject=StatusChange.Subject.UNIT, unit=unit, from_status=unit.status, to_status=unit.status,
             at=timezone.now(), by=by if getattr(by, "is_authenticated", False) else None,
             reason=f"move-up: {unit.station.name if unit.station else '-'} → {station.name}"[:200],

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 from geopy.distance import geodesic
 
@@ -94,21 +94,29 @@ def incidents_possibly_duplicate(
     """Open incidents from the same number, or near the same place, within the duplicate window."""
     cfg = settings.DISPATCH
     since = timezone.now() - timedelta(seconds=cfg["DUPLICATE_WINDOW_SECONDS"])
-    recent = Incident.objects.filter(status__in=OPEN_STATUSES, received_at__gte=since).exclude(id=exclude_id)
-    by_phone = set(recent.filter(calls__caller_phone=phone).values_list("id", flat=True))
-    near: set[int] = set()
+    same_phone = Exists(Call.objects.filter(incident=OuterRef("pk"), caller_phone=phone))
+    wanted = Q(same_phone=True)
     if location is not None:
         radius_deg = cfg["DUPLICATE_DISTANCE_M"] / 111_000 * 1.5
-        boxed = recent.filter(
-            lat__range=(location.lat - radius_deg, location.lat + radius_deg),
-            lon__range=(location.lon - radius_deg, location.lon + radius_deg),
-        ).values_list("id", "lat", "lon")
-        near = {
-            pk
-            for pk, lat, lon in boxed
-            if geodesic((lat, lon), (location.lat, location.lon)).meters <= cfg["DUPLICATE_DISTANCE_M"]
-        }
-    ids = by_phone | near
+        wanted |= Q(lat__range=(location.lat - radius_deg, location.lat + radius_deg),
+                    lon__range=(location.lon - radius_deg, location.lon + radius_deg))  # fmt: skip
+    found = (
+        Incident.objects.filter(status__in=OPEN_STATUSES, received_at__gte=since)
+        .exclude(id=exclude_id)
+        .annotate(same_phone=same_phone)
+        .filter(wanted)
+        .values_list("id", "same_phone", "lat", "lon")
+    )
+    ids = {
+        pk
+        for pk, by_phone, lat, lon in found
+        if by_phone
+        or (
+            location is not None
+            and lat is not None
+            and geodesic((lat, lon), (location.lat, location.lon)).meters <= cfg["DUPLICATE_DISTANCE_M"]
+        )
+    }
     from dispatch.selectors import incidents_with_detail
 
     return list(incidents_with_detail().filter(id__in=ids).order_by("-received_at")) if ids else []
@@ -133,10 +141,6 @@ def call_record(
     Same `client_id` twice → the first call, unchanged. Locks the attached incident. After commit: geocoding
     (address only) or auto-dispatch (a place inside the service area), or an alert (outside it).
     """
-    if client_id is not None:
-        existing = Call.objects.select_related("incident").filter(client_id=client_id).first()
-        if existing is not None:
-            return CallRecorded(existing, existing.incident, created=False)
     now = timezone.now()
     try:
         with events.atomic():
@@ -146,10 +150,13 @@ def call_record(
                 notes=notes, incident_id=incident_id, client_id=client_id,
             )  # fmt: skip
     except IntegrityError:
-        # Two requests raced with the same client_id: the other one won; answer with its call.
-        if client_id is None:
+        # A replay (or a race) of the same client_id: the first call stands, unchanged; answer with it. Not
+        # looked up first: replays are rare, and every new call would pay for the look-up.
+        existing = (
+            Call.objects.select_related("incident").filter(client_id=client_id).first() if client_id else None
+        )
+        if existing is None:
             raise
-        existing = Call.objects.select_related("incident").get(client_id=client_id)
         return CallRecorded(existing, existing.incident, created=False)
     result.possible_duplicates = incidents_possibly_duplicate(
         phone=caller_phone, location=location, exclude_id=result.incident.id
@@ -338,7 +345,7 @@ def _incident_refresh_status(incident: Incident, *, by: Any, at: datetime) -> bo
     new = _incident_status_from(incident, list(incident.assignments.all()))
     if new == incident.status:
         return False
-    StatusChange.objects.create(
+    events.status_changed(
         subject=StatusChange.Subject.INCIDENT, incident=incident, from_status=incident.status, to_status=new,
         at=at, by=_who(by),
     )  # fmt: skip
@@ -356,7 +363,7 @@ def _who(user: Any) -> Any:
 def _unit_set(unit: Unit, status: str, *, by: Any, at: datetime, reason: str = "") -> None:
     if unit.status == status and unit.status_reason == reason:
         return
-    StatusChange.objects.create(
+    events.status_changed(
         subject=StatusChange.Subject.UNIT, unit=unit, from_status=unit.status, to_status=status, at=at,
         by=_who(by), reason=reason,
     )  # fmt: skip
@@ -402,7 +409,7 @@ def _assignment_start(
         distance_m=None if distance is None else round(distance, 1),
         source=source, route=route, assigned_at=now, assigned_by=_who(by), automatic=automatic,
     )  # fmt: skip
-    StatusChange.objects.create(
+    events.status_changed(
         subject=StatusChange.Subject.ASSIGNMENT, assignment=assignment, to_status=S.ASSIGNED, at=now, by=_who(by),
         reason="automatic" if automatic else "manual",
     )  # fmt: skip
@@ -458,12 +465,11 @@ def incident_dispatch_auto(
             return None
         if incident.outside_service_area:
             return None
-        if incident.assignments.filter(status__in=ACTIVE_STATUSES).exists():
+        earlier = list(incident.assignments.values_list("unit_id", "status"))
+        if any(status in ACTIVE_STATUSES for _, status in earlier):
             return None
         # A unit that declined, timed out or was taken off this incident is not sent back to it.
-        tried = incident.assignments.filter(status__in=[S.DECLINED, S.EXPIRED, S.CANCELLED]).values_list(
-            "unit_id", flat=True
-        )
+        tried = [unit_id for unit_id, status in earlier if status in (S.DECLINED, S.EXPIRED, S.CANCELLED)]
         candidates = policies.units_ranked(incident, list(units_free_for(incident, exclude_unit_ids=tried)))
         first: Assignment | None = None
         carried = sent = 0
@@ -472,9 +478,10 @@ def incident_dispatch_auto(
                 Unit.objects.select_for_update(skip_locked=True, of=("self",))
                 .select_related("station")
                 .filter(pk=candidate.unit.pk, status__in=FREE_STATUSES)
+                .exclude(Exists(Assignment.objects.filter(unit=OuterRef("pk"), status__in=ACTIVE_STATUSES)))
                 .first()
             )
-            if unit is None or unit.assignments.filter(status__in=ACTIVE_STATUSES).exists():
+            if unit is None:
                 continue
             try:
                 with transaction.atomic():
@@ -553,6 +560,20 @@ def assignment_create(
         )  # fmt: skip
 
 
+def _queue_serve_after_commit() -> None:
+    """A unit came free: once this commits, offer it to the waiting incidents, if any wait. Looked at after
+    commit: an incident that found no unit before then is waiting by now, and one recorded later is
+    dispatched by its own task, which sees this unit free."""
+
+    def serve_if_waiting() -> None:
+        if Incident.objects.filter(
+            status=IncidentStatus.PENDING, lat__isnull=False, outside_service_area=False
+        ).exists():
+            _tasks().serve_queue.apply_async()
+
+    transaction.on_commit(serve_if_waiting, robust=True)
+
+
 def _assignment_end(
     assignment: Assignment,
     status: str,
@@ -571,7 +592,7 @@ def _assignment_end(
     if status == S.CLEARED:
         assignment.cleared_at = at
     assignment.save()
-    StatusChange.objects.create(
+    events.status_changed(
         subject=StatusChange.Subject.ASSIGNMENT, assignment=assignment, from_status=previous, to_status=status,
         at=at, by=_who(by), reason=reason, client_id=client_id,
     )  # fmt: skip
@@ -583,7 +604,7 @@ def _assignment_end(
     else:
         _unit_set(unit, UnitStatus.AVAILABLE, by=by, at=at)
     if unit.is_free:
-        _enqueue("serve_queue")
+        _queue_serve_after_commit()
     if redispatch and assignment.incident.is_open:
         _enqueue("dispatch_incident", assignment.incident_id)
 
@@ -651,7 +672,7 @@ def assignment_transition(
                 if hospital is not None:
                     assignment.hospital = hospital
                 assignment.save()
-                StatusChange.objects.create(
+                events.status_changed(
                     subject=StatusChange.Subject.ASSIGNMENT, assignment=assignment, from_status=previous,
                     to_status=status, at=when, by=_who(by), client_id=client_id, reason=reason,
                 )  # fmt: skip
@@ -725,7 +746,7 @@ def incident_cancel(*, incident_id: int, reason: str, by: Any) -> Incident:
                 assignment, S.CANCELLED, by=by, at=now, reason="incident cancelled", redispatch=False
             )
             ended.append(assignment)
-        StatusChange.objects.create(
+        events.status_changed(
             subject=StatusChange.Subject.INCIDENT, incident=incident, from_status=incident.status,
             to_status=IncidentStatus.CANCELLED, at=now, by=_who(by), reason=reason[:200],
         )  # fmt: skip
@@ -761,7 +782,7 @@ def unit_set_status(*, unit_id: int, status: str, by: Any) -> Unit:
         _unit_set(unit, status, by=by, at=timezone.now())
         events.unit_updated(_unit_fresh(unit.pk), actor=by)
         if unit.is_free:
-            _enqueue("serve_queue")
+            _queue_serve_after_commit()
         return _unit_fresh(unit.pk)
 
 

@@ -10,7 +10,7 @@ from rest_framework.renderers import JSONRenderer
 
 from accounts.models import Role
 from dispatch import events, services, tasks
-from dispatch.models import Event, EventStream
+from dispatch.models import Event, EventStream, StatusChange
 from dispatch.selectors import assignments_with_detail, incidents_with_detail, units_with_assignment
 from dispatch.serializers import AssignmentSerializer, IncidentSerializer, UnitSerializer
 from geo.points import LatLon
@@ -118,6 +118,34 @@ def test_an_event_outside_events_atomic_is_written_at_once(user):
     with transaction.atomic():
         events.alert("now", "now", incident=incident)
         assert Event.objects.filter(type="alert", data__code="now").exists()
+
+
+def test_status_history_is_written_before_commit_without_what_a_savepoint_rolled_back(user):
+    incident = record(user).incident
+
+    def history(reason: str) -> None:
+        events.status_changed(subject=StatusChange.Subject.INCIDENT, incident=incident, from_status="pending",
+                              to_status="pending", at=incident.received_at, reason=reason)  # fmt: skip
+
+    with events.atomic():
+        history("kept")
+        try:
+            with transaction.atomic():
+                history("dropped")
+                raise RuntimeError("roll the savepoint back")
+        except RuntimeError:
+            pass
+        history("kept too")
+        assert not StatusChange.objects.filter(incident=incident, reason__startswith="kept").exists()  # yet
+    reasons = list(
+        StatusChange.objects.filter(incident=incident).order_by("id").values_list("reason", flat=True)
+    )
+    assert reasons[-2:] == ["kept", "kept too"]
+    assert "dropped" not in reasons
+
+    with transaction.atomic():  # outside events.atomic(): at once
+        history("now")
+        assert StatusChange.objects.filter(incident=incident, reason="now").exists()
 
 
 def _last(type_: str, **where) -> dict:

@@ -187,6 +187,26 @@ def test_auto_dispatch_ignores_an_incident_outside_the_service_area():
 # --- The queue ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("waiting", [True, False])
+def test_a_freed_unit_wakes_the_queue_after_commit_only_when_an_incident_waits(
+    user, waiting, monkeypatch, django_capture_on_commit_callbacks
+):
+    sent = []
+    monkeypatch.setattr(tasks.serve_queue, "apply_async", lambda *a, **k: sent.append(a))
+    unit = unit_at(1, status="out_of_service")
+    if waiting:
+        assert dispatched_unit(incident(priority=2)) is None
+    incident(priority=2, outside_service_area=True)  # never served by the queue: not a reason to wake it
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.unit_set_status(unit_id=unit.pk, status="available", by=user)
+    assert sent == []  # not before commit
+    for callback in callbacks:
+        callback()
+
+    assert len(sent) == (1 if waiting else 0)
+
+
 def test_a_freed_unit_goes_to_the_waiting_incident_with_the_highest_priority_then_the_oldest(user):
     now = timezone.now()
     unit = unit_at(1, status="out_of_service")
