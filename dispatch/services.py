@@ -233,7 +233,11 @@ def _call_record_locked(
         changed_unit_ids = list(
             incident.assignments.filter(status__in=ACTIVE_STATUSES).values_list("unit_id", flat=True)
         )
-    incident = _incident_detail(incident)
+    if attach:
+        incident = _incident_detail(incident)
+    else:  # a new incident: its one call, no assignment yet
+        _in_hand(incident, "calls", [call])
+        incident = _incident_detail(incident, assignments=[])
     if attach:
         events.call_created(call, actor=user)
         events.incident_updated(incident, actor=user, unit_ids=changed_unit_ids)
@@ -250,16 +254,29 @@ def _incident_fresh(pk: int) -> Incident:
     return incidents_with_detail().get(pk=pk)
 
 
-def _incident_detail(incident: Incident) -> Incident:
-    """The incident in hand (locked, changed) with its calls and assignments read now, for its status and its
+def _in_hand(instance: Any, related: str, objects: list[Any]) -> None:
+    """Give `instance` the objects of its reverse relation `related` as prefetch_related would, without a
+    query: the caller holds them all (a new incident's one call, the assignments it has just read and made)."""
+    manager = getattr(instance, related)
+    cache = instance.__dict__.setdefault("_prefetched_objects_cache", {})
+    cache.pop(related, None)
+    queryset = manager.get_queryset()
+    queryset._result_cache, queryset._prefetch_done = list(objects), True
+    cache[related] = queryset
+
+
+def _incident_detail(incident: Incident, *, assignments: list[Assignment] | None = None) -> Incident:
+    """The incident in hand (locked, changed) with its calls and assignments, for its status and its
     representation: what `_incident_fresh` gives, without reading the incident again.
 
     Its assignments are read again every time (the second unit of a multi-unit dispatch must not be missing
-    from the incident's event); its calls only if not read yet: they change only when a call is recorded,
-    which reads the incident afresh."""
+    from the incident's event), unless the caller holds all of them (`assignments`); its calls only if not
+    read yet: they change only when a call is recorded, which reads the incident afresh."""
     cache = getattr(incident, "_prefetched_objects_cache", None)
     if cache is not None:
         cache.pop("assignments", None)  # prefetching skips what it has fetched once
+    if assignments is not None:
+        _in_hand(incident, "assignments", assignments)
     prefetch_related_objects(
         [incident],
         "calls",
@@ -336,10 +353,12 @@ def _incident_status_from(incident: Incident, assignments: list[Assignment]) -> 
     return IncidentStatus.DISPATCHED
 
 
-def _incident_refresh_status(incident: Incident, *, by: Any, at: datetime) -> bool:
+def _incident_refresh_status(
+    incident: Incident, *, by: Any, at: datetime, assignments: list[Assignment] | None = None
+) -> bool:
     """Recompute an open incident's status from its assignments (read again here, with its calls, so the
-    incident is ready for its event); True when it changed."""
-    _incident_detail(incident)
+    incident is ready for its event, unless the caller holds them all: `assignments`); True when it changed."""
+    _incident_detail(incident, assignments=assignments)
     if not incident.is_open:
         return False
     new = _incident_status_from(incident, list(incident.assignments.all()))
@@ -391,8 +410,11 @@ def _assignment_start(
     distance: float | None,
     source: str,
     replaced: Assignment | None = None,
+    earlier: list[Assignment] | None = None,
 ) -> Assignment:
     """With incident and unit locked: create the assignment, move the unit, schedule the ack timeout.
+    `earlier`: all the incident's assignments before this one, when the caller holds them (with their units
+    and hospitals); the new one is added to that list.
 
     Routing runs before the first event is recorded, so the event lock is never held while routing.
     """
@@ -414,8 +436,10 @@ def _assignment_start(
         reason="automatic" if automatic else "manual",
     )  # fmt: skip
     _unit_set(unit, UnitStatus.ASSIGNED, by=by, at=now)
-    _incident_refresh_status(incident, by=by, at=now)
     assignment.hospital = None
+    if earlier is not None:
+        earlier.append(assignment)
+    _incident_refresh_status(incident, by=by, at=now, assignments=earlier)
     if replaced is not None:
         # The replaced unit's crew and the consoles learn that it is off this incident, before the new one.
         events.assignment_updated(_assignment_fresh(replaced.pk), actor=by)
@@ -465,11 +489,11 @@ def incident_dispatch_auto(
             return None
         if incident.outside_service_area:
             return None
-        earlier = list(incident.assignments.values_list("unit_id", "status"))
-        if any(status in ACTIVE_STATUSES for _, status in earlier):
+        earlier = list(incident.assignments.select_related("unit", "hospital"))
+        if any(a.is_active for a in earlier):
             return None
         # A unit that declined, timed out or was taken off this incident is not sent back to it.
-        tried = [unit_id for unit_id, status in earlier if status in (S.DECLINED, S.EXPIRED, S.CANCELLED)]
+        tried = [a.unit_id for a in earlier if a.status in (S.DECLINED, S.EXPIRED, S.CANCELLED)]
         candidates = policies.units_ranked(incident, list(units_free_for(incident, exclude_unit_ids=tried)))
         first: Assignment | None = None
         carried = sent = 0
@@ -483,13 +507,15 @@ def incident_dispatch_auto(
             )
             if unit is None:
                 continue
+            held = len(earlier)
             try:
                 with transaction.atomic():
                     started = _assignment_start(
                         incident=incident, unit=unit, by=None, automatic=True, eta=candidate.leg.duration_s,
-                        distance=candidate.leg.distance_m, source=candidate.leg.source,
+                        distance=candidate.leg.distance_m, source=candidate.leg.source, earlier=earlier,
                     )  # fmt: skip
             except IntegrityError:
+                del earlier[held:]  # rolled back with its savepoint
                 log.warning("unit %s was taken concurrently; trying the next", unit.pk)
                 continue
             first, carried, sent = first or started, carried + unit.capacity, sent + 1
