@@ -617,7 +617,8 @@ def _assignment_end(
     assignment.ended_reason = reason or status
     if status == S.CLEARED:
         assignment.cleared_at = at
-    assignment.save()
+    # Only what changed: the route (kilobytes of coordinates) is not written again.
+    assignment.save(update_fields=["status", "ended_at", "ended_reason", "cleared_at"])
     events.status_changed(
         subject=StatusChange.Subject.ASSIGNMENT, assignment=assignment, from_status=previous, to_status=status,
         at=at, by=_who(by), reason=reason, client_id=client_id,
@@ -697,7 +698,7 @@ def assignment_transition(
                 assignment.status = status
                 if hospital is not None:
                     assignment.hospital = hospital
-                assignment.save()
+                assignment.save(update_fields=["status", "acknowledged_at", f"{status}_at", "hospital"])
                 events.status_changed(
                     subject=StatusChange.Subject.ASSIGNMENT, assignment=assignment, from_status=previous,
                     to_status=status, at=when, by=_who(by), client_id=client_id, reason=reason,
@@ -779,7 +780,7 @@ def incident_cancel(*, incident_id: int, reason: str, by: Any) -> Incident:
         incident.status = IncidentStatus.CANCELLED
         incident.cancel_reason = reason
         incident.closed_at = now
-        incident.save()
+        incident.save(update_fields=["status", "cancel_reason", "closed_at", "updated_at"])
         _incident_detail(incident)
         for assignment in ended:
             events.assignment_updated(assignment, actor=by)
