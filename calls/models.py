@@ -6,18 +6,18 @@ from geo.models import lat_lon_constraints
 
 
 class Priority(models.IntegerChoices):
-    RED = 1, _("Merah (mengancam nyawa)")
-    YELLOW = 2, _("Kuning (mendesak)")
-    GREEN = 3, _("Hijau (tidak mendesak)")
+    RED = 1, _("Red (life-threatening)")
+    YELLOW = 2, _("Yellow (urgent)")
+    GREEN = 3, _("Green (not urgent)")
 
 
 class IncidentStatus(models.TextChoices):
-    PENDING = "pending", _("Menunggu unit")
-    DISPATCHED = "dispatched", _("Unit ditugaskan")
-    ON_SCENE = "on_scene", _("Unit di lokasi")
-    TRANSPORTING = "transporting", _("Membawa pasien")
-    CLOSED = "closed", _("Selesai")
-    CANCELLED = "cancelled", _("Dibatalkan")
+    PENDING = "pending", _("Waiting for a unit")
+    DISPATCHED = "dispatched", _("Unit assigned")
+    ON_SCENE = "on_scene", _("Unit on scene")
+    TRANSPORTING = "transporting", _("Transporting patient")
+    CLOSED = "closed", _("Closed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 OPEN_STATUSES = (
@@ -30,10 +30,10 @@ OPEN_STATUSES = (
 
 class Incident(models.Model):
     class Geocoding(models.TextChoices):
-        NOT_NEEDED = "not_needed", _("Tidak perlu")
-        PENDING = "pending", _("Sedang dicari")
-        FOUND = "found", _("Ditemukan")
-        NOT_FOUND = "not_found", _("Tidak ditemukan")
+        NOT_NEEDED = "not_needed", _("Not needed")
+        PENDING = "pending", _("Searching")
+        FOUND = "found", _("Found")
+        NOT_FOUND = "not_found", _("Not found")
 
     number = models.CharField(max_length=32, unique=True, null=True, blank=True)
     status = models.CharField(max_length=16, choices=IncidentStatus.choices, default=IncidentStatus.PENDING)

@@ -6,16 +6,16 @@ from fleet.models import UnitStatus
 
 
 class AssignmentStatus(models.TextChoices):
-    ASSIGNED = "assigned", _("Ditugaskan")
-    ACKNOWLEDGED = "acknowledged", _("Diterima")
-    EN_ROUTE = "en_route", _("Berangkat")
-    ON_SCENE = "on_scene", _("Tiba di lokasi")
-    TRANSPORTING = "transporting", _("Membawa pasien")
-    AT_HOSPITAL = "at_hospital", _("Tiba di RS")
-    CLEARED = "cleared", _("Selesai")
-    DECLINED = "declined", _("Ditolak")
-    EXPIRED = "expired", _("Tidak dijawab")
-    CANCELLED = "cancelled", _("Dibatalkan")
+    ASSIGNED = "assigned", _("Assigned")
+    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
+    EN_ROUTE = "en_route", _("En route")
+    ON_SCENE = "on_scene", _("Arrived on scene")
+    TRANSPORTING = "transporting", _("Transporting patient")
+    AT_HOSPITAL = "at_hospital", _("Arrived at hospital")
+    CLEARED = "cleared", _("Cleared")
+    DECLINED = "declined", _("Declined")
+    EXPIRED = "expired", _("No answer")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 S = AssignmentStatus
@@ -106,9 +106,9 @@ class StatusChange(models.Model):
     """Who changed which status when: append-only; a crew tap's `client_id` makes its replay a no-op."""
 
     class Subject(models.TextChoices):
-        ASSIGNMENT = "assignment", "assignment"
-        UNIT = "unit", "unit"
-        INCIDENT = "incident", "incident"
+        ASSIGNMENT = "assignment", _("Assignment")
+        UNIT = "unit", _("Unit")
+        INCIDENT = "incident", _("Incident")
 
     subject = models.CharField(max_length=16, choices=Subject.choices)
     assignment = models.ForeignKey(

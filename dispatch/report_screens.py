@@ -75,31 +75,8 @@ def response_times_page(request: HttpRequest) -> HttpResponse:
             "center": MAP_CENTER,
             "zoom": 12,
         },
-        "labels": {
-            "count": str(_("Incidents")),
-            "mean": str(_("Mean")),
-            "median": str(_("Median")),
-            "p90": str(_("90th percentile")),
-            "minutes": str(_("min")),
-            "noData": str(_("No incidents for these filters.")),
-            "loading": str(_("Loading…")),
-            "failed": str(_("The report could not be loaded.")),
-            "target": str(_("target")),
-            "priority": str(_("Priority")),
-            "interval": str(_("Interval")),
-            "reachedWithin": str(_("Priority 1 reached within %(minutes)s min")),
-            "medianResponse": str(_("Median response")),
-            "intervalNames": {
-                "call_to_dispatch": str(_("Call to dispatch")),
-                "turnout": str(_("Turnout")),
-                "travel": str(_("Travel")),
-                "response": str(_("Response")),
-                "on_scene": str(_("On scene")),
-                "transport": str(_("Transport")),
-                "total": str(_("Total")),
-            },
-            "priorities": {str(p.value): str(p.label) for p in Priority},
-        },
+        # The priorities' names as the model gives them; the page's other words come from /jsi18n/.
+        "priorities": {str(p.value): str(p.label) for p in Priority},
     }
     context = {
         "screen_title": _("Response times"),

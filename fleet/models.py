@@ -21,14 +21,14 @@ class Station(models.Model):
 
 
 class UnitStatus(models.TextChoices):
-    AVAILABLE = "available", _("Siaga")
-    ASSIGNED = "assigned", _("Ditugaskan")
-    EN_ROUTE = "en_route", _("Berangkat")
-    ON_SCENE = "on_scene", _("Di lokasi")
-    TRANSPORTING = "transporting", _("Membawa pasien")
-    AT_HOSPITAL = "at_hospital", _("Di rumah sakit")
-    RETURNING = "returning", _("Kembali")
-    OUT_OF_SERVICE = "out_of_service", _("Tidak beroperasi")
+    AVAILABLE = "available", _("Available")
+    ASSIGNED = "assigned", _("Assigned")
+    EN_ROUTE = "en_route", _("En route")
+    ON_SCENE = "on_scene", _("On scene")
+    TRANSPORTING = "transporting", _("Transporting patient")
+    AT_HOSPITAL = "at_hospital", _("At hospital")
+    RETURNING = "returning", _("Returning")
+    OUT_OF_SERVICE = "out_of_service", _("Out of service")
 
 
 # Statuses in which a unit may be given new work.
@@ -44,15 +44,15 @@ MANUAL_TRANSITIONS: dict[str, frozenset[str]] = {
 
 class Unit(models.Model):
     class Kind(models.TextChoices):
-        ALS = "als", _("ALS (gawat darurat)")
-        BLS = "bls", _("BLS (dasar)")
-        TRANSPORT = "transport", _("Transportasi pasien")
+        ALS = "als", _("ALS (advanced life support)")
+        BLS = "bls", _("BLS (basic life support)")
+        TRANSPORT = "transport", _("Patient transport")
 
     class Owner(models.TextChoices):
         PSC = "psc", "PSC 119"
         PUSKESMAS = "puskesmas", _("Puskesmas")
-        HOSPITAL = "hospital", _("Rumah sakit")
-        VOLUNTEER = "volunteer", _("Relawan")
+        HOSPITAL = "hospital", _("Hospital")
+        VOLUNTEER = "volunteer", _("Volunteer")
 
     call_sign = models.CharField(max_length=32, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices)

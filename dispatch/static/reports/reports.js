@@ -1,14 +1,31 @@
-/* The response-time report page: filters → GET /api/v1/reports/response-times/ → headline, charts, map, tables. */
+/* The response-time report page: filters → GET /api/v1/reports/response-times/ → headline, charts, map, tables.
+   Its words come from Django's JavaScript catalogue (/jsi18n/, loaded before this script): Bahasa Indonesia by
+   default. Every string is written out whole inside gettext(), so that makemessages finds it. */
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("report-config").textContent);
   var outlines = JSON.parse(document.getElementById("kecamatan-outlines").textContent);
-  var L10N = config.labels;
   var form = document.getElementById("filters");
   var status = document.getElementById("status");
   var map = null, layer = null;
 
   function $(id) { return document.getElementById(id); }
+
+  function fmt(translated, values) { return interpolate(translated, values, true); }
+
+  var INTERVAL_NAMES = {
+    call_to_dispatch: gettext("Call to dispatch"),
+    turnout: gettext("Turnout"),
+    travel: gettext("Travel"),
+    response: gettext("Response"),
+    on_scene: gettext("On scene"),
+    transport: gettext("Transport"),
+    total: gettext("Total"),
+  };
+  var MEDIAN = gettext("Median");
+  var P90 = gettext("90th percentile");
+
+  function minuteLabel(n) { return fmt(gettext("%(n)s min"), { n: n }); }
 
   function minutes(seconds) {
     if (seconds === null || seconds === undefined) return "–";
@@ -50,7 +67,7 @@
     $("h-p90").textContent = minutes(response.p90);
     config.targetsMinutes.slice(0, 2).forEach(function (target, i) {
       var within = report.priority_1_within[String(target)];
-      $("h-within-" + i + "-label").textContent = L10N.reachedWithin.replace("%(minutes)s", target);
+      $("h-within-" + i + "-label").textContent = fmt(gettext("Priority 1 reached within %(minutes)s min"), { minutes: target });
       $("h-within-" + i).textContent = within && within.share !== null
         ? (within.share * 100).toFixed(0) + " % (" + within.reached + "/" + within.of + ")" : "–";
     });
@@ -61,20 +78,23 @@
     var width = bins.length > 1 ? bins[1].from_min - bins[0].from_min : 1;
     var bars = bins.map(function (b) {
       var label = b.to_min === null ? "≥" + b.from_min : String(b.from_min);
-      return { label: label, value: b.count, title: (b.to_min === null ? "≥ " + b.from_min : b.from_min + "–" + b.to_min) + " " + L10N.minutes + ": " + b.count };
+      var title = b.to_min === null
+        ? fmt(gettext("%(from)s min or more: %(count)s incidents"), { from: b.from_min, count: b.count })
+        : fmt(gettext("%(from)s–%(to)s min: %(count)s incidents"), { from: b.from_min, to: b.to_min, count: b.count });
+      return { label: label, value: b.count, title: title };
     });
-    var markers = config.targetsMinutes.map(function (t) { return { at: t / width, label: t + " " + L10N.minutes }; });
-    ReportCharts.barChart($("chart-histogram"), bars, { xLabel: L10N.intervalNames.response + " (" + L10N.minutes + ")", markers: markers });
+    var markers = config.targetsMinutes.map(function (t) { return { at: t / width, label: minuteLabel(t) }; });
+    ReportCharts.barChart($("chart-histogram"), bars, { xLabel: gettext("Response time (minutes)"), markers: markers });
   }
 
   function daily(report) {
     var days = report.daily;
     var labels = days.map(function (d) { return d.date.slice(5); });
     var series = [
-      { name: L10N.p90, className: "s-p90", values: days.map(function (d) { return d.p90 === null ? null : d.p90 / 60; }) },
-      { name: L10N.median, className: "s-median", values: days.map(function (d) { return d.median === null ? null : d.median / 60; }) },
+      { name: P90, className: "s-p90", values: days.map(function (d) { return d.p90 === null ? null : d.p90 / 60; }) },
+      { name: MEDIAN, className: "s-median", values: days.map(function (d) { return d.median === null ? null : d.median / 60; }) },
     ];
-    var targets = config.targetsMinutes.map(function (t) { return { y: t, label: t + " " + L10N.minutes + " " + L10N.target }; });
+    var targets = config.targetsMinutes.map(function (t) { return { y: t, label: fmt(gettext("target %(n)s min"), { n: t }) }; });
     ReportCharts.lineChart($("chart-daily"), labels, series, { xLabel: "", targets: targets });
   }
 
@@ -95,9 +115,16 @@
       onEachFeature: function (feature, shape) {
         var figures = report.by_kecamatan[feature.properties.name];
         var response = figures ? figures.response : null;
-        var text = feature.properties.name + " — " + L10N.median + " " + minutes(response && response.median) +
-          ", " + L10N.p90 + " " + minutes(response && response.p90) + ", n=" + (response ? response.count : 0);
-        shape.bindTooltip(text);
+        var text = fmt(gettext("%(name)s: median %(median)s, 90th percentile %(p90)s, %(count)s incidents"), {
+          name: feature.properties.name,
+          median: minutes(response && response.median),
+          p90: minutes(response && response.p90),
+          count: response ? response.count : 0,
+        });
+        // As text, never as HTML: a kecamatan's name comes from an import.
+        var tip = document.createElement("span");
+        tip.textContent = text;
+        shape.bindTooltip(tip);
       },
     }).addTo(map);
     if (outlines.features.length) map.fitBounds(layer.getBounds(), { padding: [8, 8] });
@@ -110,7 +137,7 @@
       swatch.className = "legend-swatch";
       swatch.style.backgroundColor = colour(m * 60);
       item.appendChild(swatch);
-      item.appendChild(document.createTextNode(" " + m + " " + L10N.minutes));
+      item.appendChild(document.createTextNode(" " + minuteLabel(m)));
       legend.appendChild(item);
     });
   }
@@ -118,10 +145,10 @@
   function table(container, groups, groupLabel, nameOf) {
     container.textContent = "";
     var keys = Object.keys(groups);
-    if (!keys.length) { container.textContent = L10N.noData; return; }
+    if (!keys.length) { container.textContent = gettext("No incidents for these filters."); return; }
     var tableEl = document.createElement("table");
     var head = tableEl.createTHead().insertRow();
-    [groupLabel, L10N.interval, L10N.count, L10N.mean, L10N.median, L10N.p90].forEach(function (text) {
+    [groupLabel, gettext("Interval"), gettext("Incidents"), gettext("Mean"), MEDIAN, P90].forEach(function (text) {
       var th = document.createElement("th"); th.textContent = text; head.appendChild(th);
     });
     var body = tableEl.createTBody();
@@ -130,7 +157,7 @@
         var f = groups[key][interval];
         var row = body.insertRow();
         if (i === 0) row.className = "group-start";
-        [i === 0 ? nameOf(key) : "", L10N.intervalNames[interval], f.count, minutes(f.mean), minutes(f.median), minutes(f.p90)]
+        [i === 0 ? nameOf(key) : "", INTERVAL_NAMES[interval] || interval, f.count, minutes(f.mean), minutes(f.median), minutes(f.p90)]
           .forEach(function (text) { row.insertCell().textContent = text; });
       });
     });
@@ -140,19 +167,19 @@
   function load() {
     var params = query();
     $("csv-link").href = config.csv + "?" + params.toString();
-    status.textContent = L10N.loading;
+    status.textContent = gettext("Loading…");
     fetch(config.api + "?" + params.toString(), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (answer) { if (!answer.ok) throw new Error(answer.status); return answer.json(); })
       .then(function (report) {
-        status.textContent = report.incidents ? "" : L10N.noData;
+        status.textContent = report.incidents ? "" : gettext("No incidents for these filters.");
         headline(report);
         histogram(report);
         daily(report);
         drawMap(report);
-        table($("table-priority"), report.by_priority, L10N.priority, function (p) { return p + " · " + (L10N.priorities[p] || ""); });
-        table($("table-kecamatan"), report.by_kecamatan, "", function (k) { return k; });
+        table($("table-priority"), report.by_priority, gettext("Priority"), function (p) { return p + " · " + (config.priorities[p] || ""); });
+        table($("table-kecamatan"), report.by_kecamatan, gettext("Kecamatan"), function (k) { return k; });
       })
-      .catch(function () { status.textContent = L10N.failed; });
+      .catch(function () { status.textContent = gettext("The report could not be loaded."); });
   }
 
   $("f-since").value = config.defaultSince;
