@@ -74,6 +74,11 @@ class Assignment(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     automatic = models.BooleanField(default=False)
+    # Pre-emption: the priority-3 incident this unit was taken off for this job, so that the crew is told
+    # on any phone, however it (re)connects.
+    diverted_from = models.ForeignKey(
+        "calls.Incident", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         constraints = [

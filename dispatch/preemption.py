@@ -108,7 +108,7 @@ def incident_preempt_if_faster(*, incident_id: int) -> Assignment | None:
         leg = plan.candidate.leg
         new = services._assignment_start(
             incident=incident, unit=unit, by=None, automatic=True, eta=leg.duration_s,
-            distance=leg.distance_m, source=leg.source, replaced=old,
+            distance=leg.distance_m, source=leg.source, replaced=old, diverted_from=other,
         )  # fmt: skip
         events.incident_updated(other, unit_ids=[unit.pk])  # read with its assignments by the status refresh
         events.alert(

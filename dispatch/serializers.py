@@ -18,17 +18,25 @@ class HospitalBriefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class IncidentRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    number = serializers.CharField()
+    priority = serializers.IntegerField()
+
+
 class AssignmentSerializer(RepresentationSerializer):
     incident = IncidentSummarySerializer(read_only=True)
     unit = UnitBriefSerializer(read_only=True)
     hospital = HospitalBriefSerializer(read_only=True, allow_null=True)
+    # Only a pre-empting assignment has one (read then, by its own query: rare).
+    diverted_from = IncidentRefSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Assignment
         fields = [
             "id", "incident", "unit", "status", "eta_seconds", "distance_m", "source", "hospital", "assigned_at",
             "acknowledged_at", "en_route_at", "on_scene_at", "transporting_at", "at_hospital_at", "cleared_at",
-            "ended_at", "ended_reason", "automatic",
+            "ended_at", "ended_reason", "automatic", "diverted_from",
         ]  # fmt: skip
         read_only_fields = fields
 

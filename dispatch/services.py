@@ -411,6 +411,7 @@ def _assignment_start(
     source: str,
     replaced: Assignment | None = None,
     earlier: list[Assignment] | None = None,
+    diverted_from: Incident | None = None,
 ) -> Assignment:
     """With incident and unit locked: create the assignment, move the unit, schedule the ack timeout.
     `earlier`: all the incident's assignments before this one, when the caller holds them (with their units
@@ -430,6 +431,7 @@ def _assignment_start(
         incident=incident, unit=unit, status=S.ASSIGNED, eta_seconds=None if eta is None else round(eta, 1),
         distance_m=None if distance is None else round(distance, 1),
         source=source, route=route, assigned_at=now, assigned_by=_who(by), automatic=automatic,
+        diverted_from=diverted_from,
     )  # fmt: skip
     events.status_changed(
         subject=StatusChange.Subject.ASSIGNMENT, assignment=assignment, to_status=S.ASSIGNED, at=now, by=_who(by),

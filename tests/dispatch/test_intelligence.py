@@ -10,6 +10,8 @@ from accounts.models import Role
 from calls.models import Incident
 from dispatch import coverage, hospitals, lateness, moveup, policies, services
 from dispatch.models import ACTIVE_STATUSES, Assignment, Event
+from dispatch.selectors import assignments_with_detail
+from dispatch.serializers import AssignmentSerializer
 from fleet.models import Station, Unit
 from geo.models import Facility
 from geo.points import LatLon
@@ -236,6 +238,12 @@ def test_priority_1_takes_a_unit_on_its_way_to_priority_3_when_that_saves_enough
         ("assignment.created", assignment.pk, "assigned"),
     ]
     assert sorted(e.incident_id for e in alerts("preempted")) == sorted([red.pk, taken.incident_id])
+    # The new job names the one it took the unit off, in its event and in any later read (a phone's snapshot).
+    told = Event.objects.filter(type="assignment.created", unit_id=taken.unit_id).last().data
+    fresh = AssignmentSerializer(assignments_with_detail().get(pk=assignment.pk)).data
+    expected = {"id": taken.incident_id, "number": taken.incident.number, "priority": 3}
+    assert told["diverted_from"] == fresh["diverted_from"] == expected
+    assert AssignmentSerializer(assignments_with_detail().get(pk=taken.pk)).data["diverted_from"] is None
 
 
 def test_pre_emption_is_off_when_the_saving_setting_is_zero(dispatch_settings, enqueued):

@@ -349,6 +349,13 @@ def test_a_pre_emption_is_shown_on_the_console_with_both_incidents_and_on_the_cr
     assert "Dialihkan" in diverted.inner_text()
     assert phone.text_content("#complaint") == "henti jantung"
     shoot(phone, "crew-diverted")
+    # A phone that opens afresh (nothing kept on it, a new snapshot) says it too.
+    fresh_context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    fresh = login_to(preempt_stack, fresh_context, "crew-psc-p1", "/crew/")
+    fresh.wait_for_selector('#priority[data-priority="1"]', timeout=10_000)
+    fresh.locator("#diverted-notice").wait_for(state="visible", timeout=3_000)
+    assert green["number"] in fresh.locator("#diverted-notice").inner_text()
+    fresh_context.close()
 
     # Acknowledging the notice takes both halves off every console.
     notice.locator("[data-acknowledge]").click()

@@ -170,8 +170,9 @@ function applyAssignment(data) {
   } else if (ENDED.has(data.status) || endedIds.has(data.id)) {
     return; // the end of a job this phone no longer shows, or a late answer about a job already over
   } else {
-    // The job this unit was just taken off for a priority-1 call: said on the new job's screen.
-    const diverted = state.ended && state.ended.reason === PREEMPTED ? state.ended.number : null;
+    // The job this unit was taken off for this priority-1 call, said on the new job's screen: named on the
+    // assignment itself, so a phone that opens afresh (a fresh snapshot) says it too.
+    const diverted = data.diverted_from ? data.diverted_from.number : null;
     state.assignment = data;
     state.details = null;
     state.hospitals = {};
