@@ -4,11 +4,11 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Role(models.TextChoices):
-    CALL_TAKER = "call_taker", _("Penerima panggilan")
+    CALL_TAKER = "call_taker", _("Call-taker")
     DISPATCHER = "dispatcher", _("Dispatcher")
-    CREW = "crew", _("Kru ambulans")
+    CREW = "crew", _("Ambulance crew")
     SUPERVISOR = "supervisor", _("Supervisor")
-    VIEWER = "viewer", _("Pemantau")
+    VIEWER = "viewer", _("Viewer")
 
 
 class User(AbstractUser):

@@ -1,5 +1,6 @@
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 def lat_lon_constraints(prefix: str, *, nullable: bool) -> list[models.BaseConstraint]:
@@ -18,7 +19,7 @@ class Region(models.Model):
     class Kind(models.TextChoices):
         KECAMATAN = "kecamatan", _("Kecamatan")
         KELURAHAN = "kelurahan", _("Kelurahan")
-        SERVICE_AREA = "service_area", _("Wilayah layanan")
+        SERVICE_AREA = "service_area", _("Service area")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     name = models.CharField(max_length=120)
@@ -48,14 +49,15 @@ class Facility(models.Model):
     """A place people name or ambulances go to: hospitals, puskesmas, posts, landmarks."""
 
     class Kind(models.TextChoices):
-        HOSPITAL = "hospital", _("Rumah sakit")
+        HOSPITAL = "hospital", _("Hospital")
         PUSKESMAS = "puskesmas", _("Puskesmas")
-        LANDMARK = "landmark", _("Tempat terkenal")
+        LANDMARK = "landmark", _("Landmark")
 
     class EdStatus(models.TextChoices):
-        OPEN = "open", _("Buka")
-        DIVERSION = "diversion", _("Pengalihan")
-        CLOSED = "closed", _("Tutup")
+        # A context of their own: "Closed" alone is an incident's (Selesai), an emergency department is Tutup.
+        OPEN = "open", pgettext_lazy("emergency department", "Open")
+        DIVERSION = "diversion", pgettext_lazy("emergency department", "On diversion")
+        CLOSED = "closed", pgettext_lazy("emergency department", "Closed")
 
     kind = models.CharField(max_length=16, choices=Kind.choices)
     category = models.CharField(max_length=32, blank=True, help_text="RSU, RSIA, RSK, ...")
