@@ -42,6 +42,7 @@ urlpatterns = [
     path("api/v1/", include("dispatch.hospital_api")),  # POST hospitals/{id}/status/ (issue 7)
     path("api/v1/", include("dispatch.moveup")),  # GET, POST moveup/ (issue 7)
     path("api/v1/", include("dispatch.posting")),  # GET posting-plan/ (issue 7)
+    path("api/v1/", include("audit.urls")),  # GET audit/reads/: who read personal data (supervisors)
     # JSON like the rest of the API unless YAML is asked for (Accept or ?format=yaml).
     path(
         "api/schema/",

@@ -19,6 +19,13 @@ from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
 from accounts.models import Role
+from audit.models import Channel
+from audit.services import (
+    ReadNotRecorded,
+    personal_data_read_record,
+    personal_data_stream_close,
+    personal_data_stream_open,
+)
 from dispatch import events, selectors
 from dispatch.serializers import AssignmentWithRouteSerializer, IncidentSerializer, UnitSerializer
 
@@ -30,6 +37,8 @@ TOKEN_KEY = re.compile(r"[0-9A-Za-z_\-]{1,64}")
 # Close codes a client can act on: log in again (4401) or give up (4403), like HTTP 401 and 403.
 UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
+# Like HTTP 503: who reads personal data could not be recorded (UU 27/2022), so nothing more is sent.
+AUDIT_UNAVAILABLE = 4503
 
 
 class TokenAuthMiddleware:
@@ -116,6 +125,8 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
     unit_id: int | None = None
     redacted = False
     _keep_joined: asyncio.Task[None] | None = None
+    audit_as = ""  # the read record's name for this stream: "<audit_as>_snapshot", "_replay", "_stream"
+    stream_read: int | None = None  # its record of who listens, closed on disconnect
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -128,12 +139,21 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
         self.user = user
         self.unit_id = user.unit_id if user.role == Role.CREW else None
         self.redacted = user.role == Role.VIEWER
+        try:
+            self.stream_read = await self._stream_read_open()
+        except ReadNotRecorded:
+            await self._refuse(AUDIT_UNAVAILABLE)
+            return
         self.group = events.unit_group(self.unit_id) if self.unit_id is not None else events.CONSOLE_GROUP
         # Joined before the snapshot's seq is read, so that nothing committed after it can be missed.
         await self.channel_layer.group_add(self.group, self.channel_name)
         try:
             await self.accept()
             await self._catch_up(_since(self.scope))
+        except ReadNotRecorded:
+            await self._leave()
+            await self.close(code=AUDIT_UNAVAILABLE)
+            return
         except BaseException:
             # Channels sends no disconnect to a consumer that failed: leave the group here, or its channel
             # would keep collecting broadcasts nobody reads.
@@ -177,6 +197,9 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         await self._leave()
+        if self.stream_read is not None:
+            read_id, self.stream_read = self.stream_read, None
+            await database_sync_to_async(personal_data_stream_close)(read_id=read_id)
 
     async def _leave(self) -> None:
         if self._keep_joined is not None:
@@ -204,7 +227,11 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
         # The streams are one-way; a ping gets a pong so clients can tell a dead link. Before the pong, the
         # record is checked for what a lost broadcast (Redis restarted, a full channel) never brought.
         if self.group is not None and isinstance(content, dict) and content.get("type") == "ping":
-            await self._catch_up(self.last_seq)
+            try:
+                await self._catch_up(self.last_seq)
+            except ReadNotRecorded:
+                await self.close(code=AUDIT_UNAVAILABLE)
+                return
             await self.send_json({"type": "pong", "seq": self.last_seq, "at": _now(), "data": {}})
 
     async def event_batch(self, message: dict[str, Any]) -> None:
@@ -252,21 +279,44 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
         rows = list(selectors.events_visible(unit_id=self.unit_id, after=since)[: limit + 1])
         if len(rows) > limit:
             return None
-        return [events.envelope(e) for e in rows]
+        replay = [events.envelope(e) for e in rows]
+        self._read_record(f"{self.audit_as}_replay", [e.incident_id for e in rows if e.incident_id])
+        return replay
 
     @database_sync_to_async
     def _snapshot(self) -> tuple[int, dict[str, Any]]:
         # The seq is read first: events after it may already show in the state, and are then applied twice,
         # which is harmless because each carries the whole object.
         seq = selectors.event_last_seq()
-        return seq, self.snapshot_data()
+        data = self.snapshot_data()
+        self._read_record(f"{self.audit_as}_snapshot", self.snapshot_incident_ids(data))
+        return seq, data
 
     def snapshot_data(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def snapshot_incident_ids(self, data: dict[str, Any]) -> list[int]:
+        raise NotImplementedError
+
+    def _where(self) -> dict[str, Any]:
+        client = self.scope.get("client") or (None,)
+        return {"path": self.scope.get("path", ""), "remote_addr": client[0]}
+
+    def _read_record(self, what: str, incident_ids: list[int]) -> None:
+        """Before the data leaves: raises ReadNotRecorded when the read cannot be recorded."""
+        personal_data_read_record(
+            user=self.user, channel=Channel.WEBSOCKET, what=what, incident_ids=incident_ids, **self._where()
+        )
+
+    @database_sync_to_async
+    def _stream_read_open(self) -> int | None:
+        read = personal_data_stream_open(user=self.user, what=f"{self.audit_as}_stream", **self._where())
+        return read.pk if read else None
+
 
 class ConsoleConsumer(_StreamConsumer):
     roles = CONSOLE_ROLES
+    audit_as = "console"
 
     def snapshot_data(self) -> dict[str, Any]:
         return {
@@ -276,9 +326,13 @@ class ConsoleConsumer(_StreamConsumer):
             "units": UnitSerializer(selectors.units_with_assignment(), many=True).data,
         }
 
+    def snapshot_incident_ids(self, data: dict[str, Any]) -> list[int]:
+        return [i["id"] for i in data["incidents"]]
+
 
 class UnitConsumer(_StreamConsumer):
     roles = (Role.CREW,)
+    audit_as = "unit"
 
     def allowed(self, user: Any) -> bool:
         return user.unit_id is not None
@@ -291,6 +345,9 @@ class UnitConsumer(_StreamConsumer):
             "unit": UnitSerializer(unit).data,
             "assignment": AssignmentWithRouteSerializer(assignment).data if assignment else None,
         }
+
+    def snapshot_incident_ids(self, data: dict[str, Any]) -> list[int]:
+        return [data["assignment"]["incident"]["id"]] if data["assignment"] else []
 
 
 def _since(scope: dict[str, Any]) -> int | None:

@@ -36,6 +36,8 @@ from rest_framework.views import APIView
 
 from accounts.models import Role, User
 from accounts.permissions import role_permission
+from audit.models import What
+from audit.views import read_record
 from dispatch import selectors
 from dispatch.hospitals import Case, case_for, hospitals_ranked_for
 from dispatch.models import Assignment
@@ -191,6 +193,8 @@ class CrewCurrentView(APIView):
         unit_id = _own_unit_id(request)
         unit = selectors.units_with_assignment().get(pk=unit_id)
         assignment = selectors.assignment_active_for_unit(unit_id=unit_id)
+        if assignment:
+            read_record(request, what=What.CREW_CURRENT, incident_ids=[assignment.incident_id])
         return Response(
             {
                 "unit": UnitSerializer(unit).data,
@@ -255,6 +259,8 @@ class CrewHospitalsView(APIView):
         )
         origin = _origin(assignment)
         ranked = hospitals_ranked_for(origin=origin, case=case) if origin else []
+        # The case (maternity or not) is read from the complaint, and the origin may be the scene.
+        read_record(request, what=What.CREW_HOSPITALS, incident_ids=[assignment.incident_id])
         return Response(
             {
                 "assignment": assignment.pk,

@@ -28,6 +28,8 @@ from shapely.geometry import mapping, shape
 
 from accounts.models import Role, User
 from accounts.permissions import ALL_ROLES, CONSOLE_ROLES, role_permission
+from audit.models import What
+from audit.views import read_record
 from calls.models import Call, Incident
 from calls.phones import InvalidPhone, phone_to_e164
 from calls.serializers import CallSerializer, IncidentSummarySerializer
@@ -113,6 +115,9 @@ class CallHistoryView(APIView):
         duplicates = (
             services.incidents_possibly_duplicate(phone=phone or "", location=point) if phone or point else []
         )
+        # That a search was made and what it found; the number searched for is nowhere in the record.
+        found = [*(c.incident_id for c in by_phone), *(i.pk for i in near), *(i.pk for i in duplicates)]
+        read_record(request, what=What.CALL_SEARCH, incident_ids=found)
         return Response(
             {
                 "phone": phone,

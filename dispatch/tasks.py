@@ -54,15 +54,17 @@ def sweep() -> dict[str, int]:
 
 @shared_task(acks_late=True, **RETRY)
 def erase_expired_personal_data() -> int:
-    """Hourly: apply PERSONAL_DATA_RETENTION_DAYS to closed incidents' callers."""
+    """Hourly: apply PERSONAL_DATA_RETENTION_DAYS to closed incidents' callers, AUDIT_RETENTION_DAYS to reads."""
     from datetime import timedelta
 
     from django.conf import settings
     from django.utils import timezone
 
+    from audit.services import personal_data_reads_erase_expired
     from calls.retention import calls_personal_data_erase, incidents_past_retention
     from dispatch.events import events_personal_data_erase
 
+    personal_data_reads_erase_expired()  # its own setting: it runs even when callers' data is kept
     days: int = settings.PERSONAL_DATA_RETENTION_DAYS
     if days <= 0:
         return 0

@@ -17,6 +17,8 @@ from rest_framework.views import APIView
 from accounts.models import Role, User
 from accounts.permissions import ALL_ROLES, CONSOLE_ROLES, role_permission
 from accounts.text import PlainTextField
+from audit.models import What
+from audit.views import read_record
 from calls.models import IncidentStatus
 from calls.phones import InvalidPhone, phone_to_e164
 from dispatch import policies, reports, selectors, services
@@ -130,6 +132,17 @@ class CallsView(APIView):
             ),
             "possible_duplicates": [IncidentSerializer.represent(i) for i in result.possible_duplicates],
         }
+        # Other callers' data: the possible duplicates, and the incident when this call joined or replayed one.
+        joined = data["incident"] is not None or not result.created
+        read_record(
+            request,
+            what=What.CALL_ANSWER,
+            incident_ids=[
+                *([result.incident.pk] if joined else []),
+                *(i.pk for i in result.possible_duplicates),
+            ],
+            note="The call itself was saved: send it again with the same client_id for this answer.",
+        )
         return Response(answer, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
 
@@ -153,7 +166,9 @@ class IncidentListView(APIView):
             limit = min(int(request.query_params.get("limit", 200)), 1000)
         except ValueError:
             raise ValidationError({"limit": "A whole number is required."}) from None
-        return Response(_shown_to(request, IncidentSerializer(incidents[: max(limit, 1)], many=True).data))
+        shown = IncidentSerializer(incidents[: max(limit, 1)], many=True).data
+        read_record(request, what=What.INCIDENT_LIST, incident_ids=[i["id"] for i in shown])
+        return Response(_shown_to(request, shown))
 
 
 class IncidentDetailView(APIView):
@@ -169,6 +184,7 @@ class IncidentDetailView(APIView):
             and not incident.assignments.filter(unit_id=_user(request).unit_id or 0).exists()
         ):
             raise PermissionDenied("A crew sees only the incidents its unit was sent to.")
+        read_record(request, what=What.INCIDENT, incident_ids=[incident.pk])
         return Response(_shown_to(request, IncidentSerializer(incident).data))
 
 
@@ -386,6 +402,7 @@ class AssignmentDetailView(APIView):
         if assignment is None:
             raise NotFound("No such assignment.")
         _require_own_unit(request, assignment.unit_id)
+        read_record(request, what=What.ASSIGNMENT, incident_ids=[assignment.incident_id])
         return Response(AssignmentWithRouteSerializer(assignment).data)
 
 

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "fleet",
     "calls",
     "accounts",
+    "audit",
     "dispatch",
 ]
 
@@ -238,6 +239,8 @@ DISPATCH = {
 }
 # Callers' numbers, names and notes are erased from closed incidents after this many days (0 keeps them).
 PERSONAL_DATA_RETENTION_DAYS = env.int("PERSONAL_DATA_RETENTION_DAYS", default=365)
+# Who read personal data (audit.PersonalDataRead) is kept this many days, longer than the data (0 keeps it).
+AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=730)
 
 # --- The crew's phone (/crew/) ---------------------------------------------------------------
 CREW = {

@@ -52,9 +52,10 @@ def test_a_call_dispatch_and_cancel_stay_within_their_query_budgets(fleet, call_
     )
     assert answer.status_code == 200
 
-    # Measured at 14, 16 and 17: the first call, nearby and still open, is a possible duplicate (3 of the
-    # 14); the cancel looks after commit whether an incident waits for the freed unit (1 of the 17).
-    assert posting <= 14 and dispatching <= 16 and cancelling <= 17, (
+    # Measured at 15, 16 and 17: the first call, nearby and still open, is a possible duplicate (3 of the
+    # 15, and 1 more records that its personal data was read: audit); the cancel looks after commit whether
+    # an incident waits for the freed unit (1 of the 17).
+    assert posting <= 15 and dispatching <= 16 and cancelling <= 17, (
         f"POST {posting}, dispatch {dispatching}, cancel {cancelling} queries"
     )
 
