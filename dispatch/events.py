@@ -46,6 +46,9 @@ CONSOLE_GROUP = "console"
 EVENT_ADVISORY_LOCK = 119_119
 # Personal data the read-only roles (viewer) never receive.
 PERSONAL_KEYS = frozenset({"caller_phone", "caller_name"})
+# What the read-only viewer (the command centre's wall) never receives: who called and everything about the
+# patient and the home (product.md: numbers, addresses, conditions). The place stays, as a point on the map.
+VIEWER_HIDDEN_KEYS = PERSONAL_KEYS | {"notes", "complaint", "address"}
 
 
 def unit_group(unit_id: int) -> str:
@@ -57,9 +60,9 @@ def envelope(event: Event) -> dict[str, Any]:
 
 
 def redact(value: Any) -> Any:
-    """A copy of an event or snapshot without callers' personal data."""
+    """A copy of an event or snapshot without personal data, for the viewer."""
     if isinstance(value, dict):
-        return {k: ("" if k in PERSONAL_KEYS else redact(v)) for k, v in value.items()}
+        return {k: ("" if k in VIEWER_HIDDEN_KEYS else redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value
