@@ -8,12 +8,16 @@ database connections. The WebSocket relays stay async, on the same event loop, t
 """
 
 import os
+from typing import cast
 
 from a2wsgi import WSGIMiddleware
+from a2wsgi.wsgi_typing import WSGIApp
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-django_http_app = WSGIMiddleware(get_wsgi_application(), workers=int(os.environ.get("WEB_THREADS", "8")))
+# The stubs type the handler's answer as HttpResponseBase: at run time the iterable of bytes WSGI expects.
+wsgi_app = cast(WSGIApp, get_wsgi_application())
+django_http_app = WSGIMiddleware(wsgi_app, workers=int(os.environ.get("WEB_THREADS", "8")))
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
