@@ -47,6 +47,16 @@ def call_taker(make_client):
 
 
 @pytest.fixture
+def supervisor(make_client):
+    return make_client(Role.SUPERVISOR)
+
+
+@pytest.fixture
+def viewer(make_client):
+    return make_client(Role.VIEWER)
+
+
+@pytest.fixture
 def unit(db):
     return UnitFactory()
 

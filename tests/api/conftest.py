@@ -1,8 +1,6 @@
 import pytest
 from django.core.cache import cache
 
-from accounts.models import Role
-
 
 @pytest.fixture(autouse=True)
 def _fresh_throttles():
@@ -10,13 +8,3 @@ def _fresh_throttles():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture
-def supervisor(make_client):
-    return make_client(Role.SUPERVISOR)
-
-
-@pytest.fixture
-def viewer(make_client):
-    return make_client(Role.VIEWER)

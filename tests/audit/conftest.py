@@ -3,7 +3,6 @@ import json
 import pytest
 from django.db import DatabaseError
 
-from accounts.models import Role
 from audit.models import PersonalDataRead
 from tests.factories import CallFactory, IncidentFactory
 
@@ -12,16 +11,6 @@ PHONE_FORMS = ("+6281234567890", "081234567890", "81234567890", "0812-3456-7890"
 NAME = "Siti Rahayu Kusumawardani"
 ADDRESS = "Jl. Kawi Atas 17"
 NOTES = "pintu pagar biru"
-
-
-@pytest.fixture
-def supervisor(make_client):
-    return make_client(Role.SUPERVISOR)
-
-
-@pytest.fixture
-def viewer(make_client):
-    return make_client(Role.VIEWER)
 
 
 @pytest.fixture
