@@ -2,6 +2,7 @@ from typing import Any
 
 from django.contrib import admin
 
+from accounts.admin import RecordAdmin
 from dispatch.models import Assignment, Camera, Event, StatusChange
 
 
@@ -17,16 +18,7 @@ class AssignmentAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(Event, StatusChange)
-class RecordAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: Any, obj: Any = None) -> bool:
-        return False
+admin.site.register([Event, StatusChange], RecordAdmin)
 
 
 @admin.register(Camera)
