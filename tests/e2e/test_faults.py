@@ -443,7 +443,7 @@ def test_a_worker_killed_mid_dispatch_loses_no_call_and_assigns_none_twice(fault
     caller.start()
     # Kill as soon as the worker is busy assigning, with calls still arriving.
     _wait(lambda: len(ledger.recorded) >= 6 and bool(_sql(db_url, "SELECT 1 FROM dispatch_assignment LIMIT 1")),
-          20, "first assignment")  # fmt: skip
+          60, "first assignment")  # fmt: skip
     _kill(stack, "worker")
     killed_at = time.monotonic()
     recorded_at_kill = len(ledger.recorded)
