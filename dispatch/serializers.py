@@ -52,14 +52,11 @@ class AssignmentWithRouteSerializer(AssignmentSerializer):
 
 
 class ActiveAssignmentBriefSerializer(RepresentationSerializer):
-    incident = serializers.SerializerMethodField()
+    incident = IncidentRefSerializer(read_only=True)
 
     class Meta:
         model = Assignment
         fields = ["id", "status", "incident"]
-
-    def get_incident(self, obj: Assignment) -> dict[str, Any]:
-        return {"id": obj.incident_id, "number": obj.incident.number, "priority": obj.incident.priority}
 
 
 class UnitSerializer(RepresentationSerializer):

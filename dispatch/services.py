@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Prefetch, Q, prefetch_related_objects
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, prefetch_related_objects
 from django.utils import timezone
 from geopy.distance import geodesic
 
@@ -594,9 +594,7 @@ def _queue_serve_after_commit() -> None:
     dispatched by its own task, which sees this unit free."""
 
     def serve_if_waiting() -> None:
-        if Incident.objects.filter(
-            status=IncidentStatus.PENDING, lat__isnull=False, outside_service_area=False
-        ).exists():
+        if _incidents_waiting().exists():
             _tasks().serve_queue.apply_async()
 
     transaction.on_commit(serve_if_waiting, robust=True)
@@ -863,12 +861,17 @@ def unit_positions_record(*, unit_id: int, positions: list[Position], by: Any) -
 # --- The queue ---------------------------------------------------------------------------------
 
 
+def _incidents_waiting() -> QuerySet[Incident]:
+    """What the queue serves: pending incidents with a place inside the service area."""
+    return Incident.objects.filter(
+        status=IncidentStatus.PENDING, lat__isnull=False, outside_service_area=False
+    )
+
+
 def queue_serve(*, limit: int = 50) -> int:
     """Offer free units to waiting incidents, by priority then age; returns how many were assigned."""
     waiting = list(
-        Incident.objects.filter(status=IncidentStatus.PENDING, lat__isnull=False, outside_service_area=False)
-        .order_by("priority", "received_at", "id")
-        .values_list("id", flat=True)[:limit]
+        _incidents_waiting().order_by("priority", "received_at", "id").values_list("id", flat=True)[:limit]
     )
     assigned = 0
     for incident_id in waiting:
