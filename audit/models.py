@@ -9,7 +9,6 @@ from django.utils.translation import gettext_lazy as _
 class Channel(models.TextChoices):
     REST = "rest", _("REST API")
     WEBSOCKET = "websocket", _("WebSocket")
-    EXPORT = "export", _("Export")
 
 
 class What(models.TextChoices):

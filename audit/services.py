@@ -17,7 +17,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from accounts.models import Role
-from audit.models import STREAMS, PersonalDataRead
+from audit.models import STREAMS, Channel, PersonalDataRead
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ def personal_data_stream_open(
     assert what in STREAMS, what
     if getattr(user, "role", None) in RECEIVES_REDACTED:
         return None
-    return _record(user=user, channel="websocket", what=what, incident_ids=[], path=path,
+    return _record(user=user, channel=Channel.WEBSOCKET, what=what, incident_ids=[], path=path,
                    remote_addr=remote_addr)  # fmt: skip
 
 

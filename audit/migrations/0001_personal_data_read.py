@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('username', models.CharField(help_text='kept when the user is deleted', max_length=150)),
                 ('role', models.CharField(max_length=16)),
-                ('channel', models.CharField(choices=[('rest', 'REST API'), ('websocket', 'WebSocket'), ('export', 'Export')], max_length=16)),
+                ('channel', models.CharField(choices=[('rest', 'REST API'), ('websocket', 'WebSocket')], max_length=16)),
                 ('what', models.CharField(choices=[('incident', 'Incident'), ('incident_list', 'Incident list'), ('assignment', 'Assignment'), ('call_answer', 'Answer to a recorded call (possible duplicates)'), ('call_search', "Caller's history search"), ('crew_current', "Crew's current job"), ('crew_hospitals', "Crew's hospital choice"), ('console_snapshot', 'Console snapshot'), ('console_replay', 'Console replay'), ('console_stream', 'Console live stream'), ('unit_snapshot', 'Unit snapshot'), ('unit_replay', 'Unit replay'), ('unit_stream', 'Unit live stream')], max_length=32)),
                 ('incident_ids', models.JSONField(default=list, help_text='the incidents whose personal data was sent')),
                 ('path', models.CharField(blank=True, help_text='without the query string', max_length=200)),
@@ -32,7 +32,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'indexes': [models.Index(fields=['at'], name='audit_perso_at_afd514_idx'), models.Index(fields=['user', 'at'], name='audit_perso_user_id_827e96_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(('channel__in', ['rest', 'websocket', 'export'])), name='personaldataread_channel_valid')],
+                'constraints': [models.CheckConstraint(condition=models.Q(('channel__in', ['rest', 'websocket'])), name='personaldataread_channel_valid')],
             },
         ),
     ]

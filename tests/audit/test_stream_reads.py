@@ -3,6 +3,7 @@ live stream from its opening to its close (the event record says what the stream
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pytest
@@ -149,26 +150,28 @@ def test_an_idle_crews_snapshot_sends_no_personal_data_and_only_its_stream_is_re
     assert [r.what for r in reads()] == [What.UNIT_STREAM]
 
 
+async def _console_until_closed(key: str) -> list[dict[str, Any]]:
+    """Everything the console stream sends a client, up to and with the server's close."""
+    communicator = WebsocketCommunicator(
+        application, "/ws/console/", headers=[(b"authorization", f"Token {key}".encode())]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    outputs = []
+    while True:
+        output = await communicator.receive_output(timeout=5)
+        outputs.append(output)
+        if output["type"] == "websocket.close":
+            break
+    await communicator.disconnect(code=output["code"])
+    return outputs
+
+
 def test_a_stream_whose_reads_cannot_be_recorded_is_closed_before_sending_anything(audit_down):
     key = _key(UserFactory(role=Role.DISPATCHER))
     incident_with_caller()
 
-    async def scenario() -> list[dict[str, Any]]:
-        communicator = WebsocketCommunicator(
-            application, "/ws/console/", headers=[(b"authorization", f"Token {key}".encode())]
-        )
-        connected, _ = await communicator.connect(timeout=5)
-        assert connected
-        outputs = []
-        while True:
-            output = await communicator.receive_output(timeout=5)
-            outputs.append(output)
-            if output["type"] == "websocket.close":
-                break
-        await communicator.disconnect(code=output["code"])
-        return outputs
-
-    outputs = run(scenario)
+    outputs = run(partial(_console_until_closed, key))
 
     assert [o["type"] for o in outputs] == ["websocket.close"], outputs
     assert outputs[0]["code"] == AUDIT_UNAVAILABLE
@@ -191,17 +194,7 @@ def test_a_snapshot_whose_read_cannot_be_recorded_is_not_sent_and_the_stream_is_
     key = _key(UserFactory(role=Role.CALL_TAKER))
     incident_with_caller()
 
-    async def scenario() -> list[dict[str, Any]]:
-        communicator = WebsocketCommunicator(
-            application, "/ws/console/", headers=[(b"authorization", f"Token {key}".encode())]
-        )
-        connected, _ = await communicator.connect(timeout=5)
-        assert connected
-        output = await communicator.receive_output(timeout=5)
-        await communicator.disconnect(code=output.get("code", 1000))
-        return [output]
-
-    outputs = run(scenario)
+    outputs = run(partial(_console_until_closed, key))
 
     assert [(o["type"], o.get("code")) for o in outputs] == [("websocket.close", AUDIT_UNAVAILABLE)]
     opened = PersonalDataRead.objects.get()
