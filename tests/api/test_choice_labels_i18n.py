@@ -14,18 +14,20 @@ from django.test import Client
 from django.utils import translation
 
 import accounts.models
+import audit.models
 import calls.models
 import dispatch.models
 import fleet.models
 import geo.models
 from accounts.models import Role
+from audit.models import Channel, What
 from calls.models import Incident, IncidentStatus, Priority
 from dispatch.models import AssignmentStatus, StatusChange
 from fleet.models import Unit, UnitStatus
 from geo.models import Facility, Region
 from tests.factories import HospitalFactory, UnitFactory, UserFactory, kelurahan
 
-APPS = ("accounts", "calls", "dispatch", "fleet", "geo")
+APPS = ("accounts", "audit", "calls", "dispatch", "fleet", "geo")
 
 # (choice, its value as the API speaks it, English, Bahasa Indonesia)
 LABELS = [
@@ -85,6 +87,26 @@ LABELS = [
     (Facility.EdStatus.OPEN, "open", "Open", "Buka"),
     (Facility.EdStatus.DIVERSION, "diversion", "On diversion", "Pengalihan"),
     (Facility.EdStatus.CLOSED, "closed", "Closed", "Tutup"),
+    (Channel.REST, "rest", "REST API", "REST API"),
+    (Channel.WEBSOCKET, "websocket", "WebSocket", "WebSocket"),
+    (What.INCIDENT, "incident", "Incident", "Kejadian"),
+    (What.INCIDENT_LIST, "incident_list", "Incident list", "Daftar kejadian"),
+    (What.ASSIGNMENT, "assignment", "Assignment", "Penugasan"),
+    (
+        What.CALL_ANSWER,
+        "call_answer",
+        "Answer to a recorded call (possible duplicates)",
+        "Jawaban atas panggilan yang dicatat (kemungkinan duplikat)",
+    ),
+    (What.CALL_SEARCH, "call_search", "Caller's history search", "Pencarian riwayat penelepon"),
+    (What.CREW_CURRENT, "crew_current", "Crew's current job", "Tugas kru saat ini"),
+    (What.CREW_HOSPITALS, "crew_hospitals", "Crew's hospital choice", "Pilihan rumah sakit kru"),
+    (What.CONSOLE_SNAPSHOT, "console_snapshot", "Console snapshot", "Cuplikan konsol"),
+    (What.CONSOLE_REPLAY, "console_replay", "Console replay", "Pemutaran ulang konsol"),
+    (What.CONSOLE_STREAM, "console_stream", "Console live stream", "Siaran langsung konsol"),
+    (What.UNIT_SNAPSHOT, "unit_snapshot", "Unit snapshot", "Cuplikan unit"),
+    (What.UNIT_REPLAY, "unit_replay", "Unit replay", "Pemutaran ulang unit"),
+    (What.UNIT_STREAM, "unit_stream", "Unit live stream", "Siaran langsung unit"),
 ]
 
 # Named in their own language on purpose (as settings.LANGUAGES): not translated.
@@ -101,9 +123,9 @@ def test_a_choice_keeps_its_value_and_has_its_label_in_both_languages(choice, va
 
 
 def test_every_choice_of_these_models_is_listed():
-    modules = (accounts.models, calls.models, dispatch.models, fleet.models, geo.models)
+    modules = (accounts.models, audit.models, calls.models, dispatch.models, fleet.models, geo.models)
     classes = set().union(*(_choice_classes(m) for m in modules))
-    assert classes == {Role, Priority, IncidentStatus, Incident.Geocoding, AssignmentStatus, StatusChange.Subject,
+    assert classes == {Role, Channel, What, Priority, IncidentStatus, Incident.Geocoding, AssignmentStatus, StatusChange.Subject,
                        UnitStatus, Unit.Kind, Unit.Owner, Region.Kind, Facility.Kind, Facility.EdStatus}  # fmt: skip
     listed = {(type(choice), choice.value) for choice, *_ in LABELS}
     assert {(cls, choice.value) for cls in classes for choice in cls} == listed
