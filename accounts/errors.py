@@ -1,6 +1,6 @@
 """The contract's error shape: {"error": {"code", "message", "fields"}} for every 4xx."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -34,6 +34,11 @@ def _flatten(detail: Any) -> Any:
         flat = [_flatten(v) for v in detail]
         return flat if not all(isinstance(v, str) for v in flat) else " ".join(flat)
     return str(detail)
+
+
+def flatten_errors(errors: dict[str, Any]) -> dict[str, Any]:
+    """A serializer's errors as the contract's `fields`: one text per field, nested where the input is."""
+    return cast(dict[str, Any], _flatten(errors))
 
 
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
+from accounts.errors import error_body, flatten_errors
 from accounts.models import Role
 from audit.models import Channel
 from audit.services import (
@@ -26,7 +27,8 @@ from audit.services import (
     personal_data_stream_close,
     personal_data_stream_open,
 )
-from dispatch import events, selectors
+from dispatch import events, selectors, services
+from dispatch.positions import PositionsInput, position_writer
 from dispatch.serializers import AssignmentWithRouteSerializer, IncidentSerializer, UnitSerializer
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,8 @@ UNAUTHENTICATED = 4401
 FORBIDDEN = 4403
 # Like HTTP 503: who reads personal data could not be recorded (UU 27/2022), so nothing more is sent.
 AUDIT_UNAVAILABLE = 4503
+# Position batches a phone may have on their way to the database at once (the app sends one at a time).
+MAX_POSITIONS_IN_FLIGHT = 8
 
 
 class TokenAuthMiddleware:
@@ -331,11 +335,77 @@ class ConsoleConsumer(_StreamConsumer):
 
 
 class UnitConsumer(_StreamConsumer):
+    """The crew's stream; the phone also hands its GPS fixes in over it (`positions`), answered in order."""
+
     roles = (Role.CREW,)
     audit_as = "unit"
+    _answering: set[asyncio.Task[None]]
 
     def allowed(self, user: Any) -> bool:
         return user.unit_id is not None
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if self.group is not None and isinstance(content, dict) and content.get("type") == "positions":
+            # Answered by a task of its own: events for the crew must not wait behind a write.
+            if not hasattr(self, "_answering"):
+                self._answering = set()
+            if len(self._answering) >= MAX_POSITIONS_IN_FLIGHT:
+                await self._positions_refused(
+                    content.get("id"), 429, "too_many", "Wait for the answers first."
+                )
+                return
+            task = asyncio.create_task(self._positions(content))
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
+            return
+        await super().receive_json(content, **kwargs)
+
+    async def _positions(self, content: dict[str, Any]) -> None:
+        ref = content.get("id")
+        if not (ref is None or (isinstance(ref, str) and len(ref) <= 64) or _small_int(ref)):
+            await self._positions_refused(
+                None, 400, "invalid", "Invalid input.", {"id": "At most 64 characters."}
+            )
+            return
+        data = content.get("data")
+        body = PositionsInput(data=data if isinstance(data, dict) else {})
+        if not body.is_valid():
+            await self._positions_refused(ref, 400, "invalid", "Invalid input.", flatten_errors(body.errors))
+            return
+        assert self.unit_id is not None
+        batch = services.PositionBatch(self.unit_id, body.positions_in_order(), self.user)
+        try:
+            accepted = await position_writer().write(batch)
+        except Exception:
+            await self._positions_refused(ref, 503, "unavailable", "Not stored; send them again.")
+            return
+        if accepted is None:
+            # No longer this unit's crew (or no longer active): nothing more is taken or sent on this stream.
+            await self._positions_refused(ref, 403, "permission_denied", "A crew acts for its own unit only.")
+            await self._leave()
+            await self.close(code=FORBIDDEN)
+            return
+        await self.send_json(
+            {
+                "type": "positions.accepted",
+                "seq": self.last_seq,
+                "at": _now(),
+                "data": {"id": ref, "accepted": accepted},
+            }
+        )
+
+    async def _positions_refused(
+        self, ref: Any, status: int, code: str, message: str, fields: dict[str, Any] | None = None
+    ) -> None:
+        answer = {"id": ref, "status": status, **error_body(code, message, fields)}
+        await self.send_json(
+            {"type": "positions.rejected", "seq": self.last_seq, "at": _now(), "data": answer}
+        )
+
+    async def disconnect(self, code: int) -> None:
+        for task in list(getattr(self, "_answering", ())):
+            task.cancel()
+        await super().disconnect(code)
 
     def snapshot_data(self) -> dict[str, Any]:
         assert self.unit_id is not None
@@ -348,6 +418,10 @@ class UnitConsumer(_StreamConsumer):
 
     def snapshot_incident_ids(self, data: dict[str, Any]) -> list[int]:
         return [data["assignment"]["incident"]["id"]] if data["assignment"] else []
+
+
+def _small_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**53) < value < 2**53
 
 
 def _since(scope: dict[str, Any]) -> int | None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from geopy.distance import geodesic
 
 from accounts.errors import Conflict
+from accounts.models import Role, User
 from calls.models import OPEN_STATUSES, Call, Incident, IncidentStatus
 from dispatch import events, plans, policies
 from dispatch.lateness import assignments_late_alert
@@ -823,39 +824,90 @@ class Position:
     accuracy: float | None = None
 
 
-def unit_positions_record(*, unit_id: int, positions: list[Position], by: Any) -> int:
-    """Store a batch of positions (oldest first); the unit's position moves only forward in time.
+@dataclass(frozen=True)
+class PositionBatch:
+    """One phone's batch of positions for its unit, oldest first, and who sent it."""
 
-    `unit.moved` is thinned: told at most once per DISPATCH["UNIT_MOVED_MIN_SECONDS"] per unit (a phone sends a
-    batch every few seconds, so normally every batch is told; a flood is not)."""
+    unit_id: int
+    positions: list[Position]
+    by: Any
+
+
+def unit_positions_record(*, unit_id: int, positions: list[Position], by: Any) -> int:
+    """Store a batch of positions (oldest first); the unit's position moves only forward in time."""
     if not positions:
         if not Unit.objects.filter(pk=unit_id).exists():
             raise NotFound("unit")
         return 0
-    latest = max(positions, key=lambda p: p.at)
+    (accepted,) = unit_positions_record_many([PositionBatch(unit_id, positions, by)])
+    if accepted is None:
+        raise NotFound("unit")
+    return accepted
+
+
+def unit_positions_record_many(batches: list[PositionBatch], *, crew_only: bool = False) -> list[int | None]:
+    """Store several phones' batches in one transaction: how many positions each one gave, or None for a
+    batch refused (its unit is gone or, with `crew_only`, its sender is no longer an active crew member of
+    that unit).
+
+    `unit.moved` is thinned: told at most once per DISPATCH["UNIT_MOVED_MIN_SECONDS"] per unit (a phone sends a
+    batch every few seconds, so normally every batch is told; a flood is not)."""
+    results: list[int | None] = [len(batch.positions) for batch in batches]
     with events.atomic():
-        unit = Unit.objects.select_for_update(of=("self",)).filter(pk=unit_id).first()
-        if unit is None:
-            raise NotFound("unit")
-        UnitPosition.objects.bulk_create(
-            UnitPosition(unit_id=unit_id, lat=p.lat, lon=p.lon, at=p.at, heading=p.heading, speed=p.speed,
-                         accuracy=p.accuracy)
-            for p in positions
-        )  # fmt: skip
-        if unit.location_at is not None and latest.at <= unit.location_at:
-            return len(positions)
+        # Locked in id order, so that transactions of several processes never wait on each other in a circle.
+        units = {
+            unit.pk: unit
+            for unit in Unit.objects.select_for_update(of=("self",))
+            .filter(pk__in={batch.unit_id for batch in batches})
+            .order_by("pk")
+        }
+        crews: dict[int, int | None] = {}
+        if crew_only:
+            senders = {batch.by.pk for batch in batches}
+            crews = dict(
+                User.objects.filter(pk__in=senders, is_active=True, role=Role.CREW).values_list(
+                    "pk", "unit_id"
+                )
+            )
+        rows: list[UnitPosition] = []
+        newest: dict[int, tuple[Position, Any]] = {}
+        for i, batch in enumerate(batches):
+            if batch.unit_id not in units or (crew_only and crews.get(batch.by.pk) != batch.unit_id):
+                results[i] = None
+                continue
+            rows.extend(
+                UnitPosition(unit_id=batch.unit_id, lat=p.lat, lon=p.lon, at=p.at, heading=p.heading,
+                             speed=p.speed, accuracy=p.accuracy)
+                for p in batch.positions
+            )  # fmt: skip
+            if batch.positions:
+                latest = max(batch.positions, key=lambda p: p.at)
+                if batch.unit_id not in newest or latest.at > newest[batch.unit_id][0].at:
+                    newest[batch.unit_id] = (latest, batch.by)
+        if rows:
+            UnitPosition.objects.bulk_create(rows)
         now = timezone.now()
-        told = unit.moved_told_at
-        tell = told is None or now - told >= timedelta(seconds=settings.DISPATCH["UNIT_MOVED_MIN_SECONDS"])
-        unit.lat, unit.lon, unit.location_at = latest.lat, latest.lon, latest.at
-        unit.heading, unit.speed, unit.accuracy = latest.heading, latest.speed, latest.accuracy
+        min_gap = timedelta(seconds=settings.DISPATCH["UNIT_MOVED_MIN_SECONDS"])
         fields = ["lat", "lon", "location_at", "heading", "speed", "accuracy"]
-        if tell:
-            unit.moved_told_at = now
-        unit.save(update_fields=[*fields, "moved_told_at"] if tell else fields)
-        if tell:
+        moved: list[Unit] = []
+        told: list[tuple[Unit, Any]] = []
+        for unit_id, (latest, by) in newest.items():
+            unit = units[unit_id]
+            if unit.location_at is not None and latest.at <= unit.location_at:
+                continue
+            unit.lat, unit.lon, unit.location_at = latest.lat, latest.lon, latest.at
+            unit.heading, unit.speed, unit.accuracy = latest.heading, latest.speed, latest.accuracy
+            moved.append(unit)
+            if unit.moved_told_at is None or now - unit.moved_told_at >= min_gap:
+                unit.moved_told_at = now
+                told.append((unit, by))
+        if len(moved) == 1:
+            moved[0].save(update_fields=[*fields, "moved_told_at"] if told else fields)
+        elif moved:
+            Unit.objects.bulk_update(moved, [*fields, "moved_told_at"])
+        for unit, by in told:
             events.unit_moved(unit, actor=by)
-    return len(positions)
+    return results
 
 
 # --- The queue ---------------------------------------------------------------------------------

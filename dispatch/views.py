@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any, cast
 
 from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -23,6 +21,7 @@ from calls.models import IncidentStatus
 from calls.phones import InvalidPhone, phone_to_e164
 from dispatch import policies, reports, selectors, services
 from dispatch.models import CREW_STATUSES, DISPATCHER_STATUSES, Assignment
+from dispatch.positions import PositionsInput
 from dispatch.ranking import units_free_for
 from dispatch.serializers import (
     AssignmentSerializer,
@@ -31,7 +30,7 @@ from dispatch.serializers import (
     UnitSerializer,
 )
 from fleet.models import MANUAL_STATUSES, Unit
-from geo.points import LocationField, finite_coordinate
+from geo.points import LocationField
 
 
 def _run(fn: Any, **kwargs: Any) -> Any:
@@ -287,34 +286,6 @@ class UnitDetailView(APIView):
         return Response(UnitSerializer(unit).data)
 
 
-class NumberField(serializers.FloatField):
-    """A JSON number (or its text); `true` is not 1.0, however Python sees it."""
-
-    def to_internal_value(self, data: Any) -> float:
-        if isinstance(data, bool):
-            self.fail("invalid")
-        return cast(float, super().to_internal_value(data))
-
-
-class PositionInput(serializers.Serializer):
-    lat = NumberField()
-    lon = NumberField()
-    at = serializers.DateTimeField()
-    heading = NumberField(required=False, allow_null=True, min_value=0, max_value=360, default=None)
-    speed = NumberField(required=False, allow_null=True, min_value=0, max_value=150, default=None)
-    accuracy = NumberField(required=False, allow_null=True, min_value=0, max_value=100_000, default=None)
-
-    def validate_lat(self, value: Any) -> float:
-        return finite_coordinate(value, "lat", 90.0)
-
-    def validate_lon(self, value: Any) -> float:
-        return finite_coordinate(value, "lon", 180.0)
-
-
-class PositionsInput(serializers.Serializer):
-    positions = serializers.ListField(child=PositionInput(), allow_empty=False, max_length=2000)
-
-
 class UnitPositionsView(APIView):
     permission_classes = [role_permission(Role.CREW)]
 
@@ -326,13 +297,9 @@ class UnitPositionsView(APIView):
         _require_own_unit(request, pk)
         body = PositionsInput(data=request.data)
         body.is_valid(raise_exception=True)
-        latest_allowed = timezone.now() + timedelta(seconds=5)
-        positions = sorted(
-            (services.Position(p["lat"], p["lon"], min(p["at"], latest_allowed), p["heading"], p["speed"],
-                               p["accuracy"]) for p in body.validated_data["positions"]),
-            key=lambda p: p.at,
-        )  # fmt: skip
-        accepted = _run(services.unit_positions_record, unit_id=pk, positions=positions, by=request.user)
+        accepted = _run(
+            services.unit_positions_record, unit_id=pk, positions=body.positions_in_order(), by=request.user
+        )
         return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
 
 

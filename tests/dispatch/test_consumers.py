@@ -22,7 +22,6 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from accounts.models import Role
 from calls.models import IncidentStatus
@@ -172,17 +171,6 @@ async def refusal(
     assert closing["type"] == "websocket.close", f"sent {closing} to a client it should refuse"
     await communicator.disconnect(code=closing["code"])
     return int(closing["code"])
-
-
-@pytest.fixture
-def token():
-    """A token for a new user of `role` (crew users name their `unit`)."""
-
-    def make(role: str, unit: Any = None, **fields: Any) -> str:
-        user = UserFactory(role=role, unit=unit, **fields)
-        return Token.objects.get_or_create(user=user)[0].key
-
-    return make
 
 
 def _dispatcher() -> Any:

@@ -1,0 +1,123 @@
+"""A crew's GPS fixes: the input both ways in take (the REST batch and the unit's own WebSocket), and the
+writer that stores the fixes arriving on the WebSockets of one server process.
+
+The writer commits in groups: while one transaction is being written, the batches that arrive meanwhile wait
+and then go together in the next one. A quiet system writes each batch at once; a busy one writes more fixes
+per transaction instead of more transactions, so the cost per fix falls as the load rises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from datetime import timedelta
+from typing import Any, cast
+
+from channels.db import database_sync_to_async
+from django.utils import timezone
+from rest_framework import serializers
+
+from dispatch import services
+from geo.points import finite_coordinate
+
+log = logging.getLogger(__name__)
+
+MAX_PER_BATCH = 2000
+# Most positions one writer transaction stores (a flood of offline buffers waits for the next one).
+MAX_PER_TRANSACTION = 5000
+# A phone's clock may run a little ahead of the server's; a fix from further in the future is taken as now.
+FUTURE_TOLERANCE = timedelta(seconds=5)
+
+
+class NumberField(serializers.FloatField):
+    """A JSON number (or its text); `true` is not 1.0, however Python sees it."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return cast(float, super().to_internal_value(data))
+
+
+class PositionInput(serializers.Serializer):
+    lat = NumberField()
+    lon = NumberField()
+    at = serializers.DateTimeField()
+    heading = NumberField(required=False, allow_null=True, min_value=0, max_value=360, default=None)
+    speed = NumberField(required=False, allow_null=True, min_value=0, max_value=150, default=None)
+    accuracy = NumberField(required=False, allow_null=True, min_value=0, max_value=100_000, default=None)
+
+    def validate_lat(self, value: Any) -> float:
+        return finite_coordinate(value, "lat", 90.0)
+
+    def validate_lon(self, value: Any) -> float:
+        return finite_coordinate(value, "lon", 180.0)
+
+
+class PositionsInput(serializers.Serializer):
+    positions = serializers.ListField(child=PositionInput(), allow_empty=False, max_length=MAX_PER_BATCH)
+
+    def positions_in_order(self) -> list[services.Position]:
+        """The valid batch, oldest first, with fixes from the future brought back to now."""
+        latest_allowed = timezone.now() + FUTURE_TOLERANCE
+        return sorted(
+            (services.Position(p["lat"], p["lon"], min(p["at"], latest_allowed), p["heading"], p["speed"],
+                               p["accuracy"]) for p in self.validated_data["positions"]),
+            key=lambda p: p.at,
+        )  # fmt: skip
+
+
+class PositionWriter:
+    """Stores the batches handed to it by this process's crew streams, in order, many per transaction."""
+
+    def __init__(self) -> None:
+        self._waiting: list[tuple[services.PositionBatch, asyncio.Future[int | None]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def write(self, batch: services.PositionBatch) -> int | None:
+        """How many positions were stored, or None if the batch was refused (see the service)."""
+        answer: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((batch, answer))
+        if self._draining is None or self._draining.done():
+            self._draining = asyncio.create_task(self._drain())
+        return await answer
+
+    async def _drain(self) -> None:
+        while self._waiting:
+            taken = self._take()
+            try:
+                results = await database_sync_to_async(services.unit_positions_record_many)(
+                    [batch for batch, _ in taken], crew_only=True
+                )
+            except Exception as exc:  # the database is away: every waiting phone hears it and keeps its fixes
+                log.warning("could not store %d position batches", len(taken), exc_info=True)
+                for _, answer in taken:
+                    if not answer.done():
+                        answer.set_exception(exc)
+                continue
+            for (_, answer), result in zip(taken, results, strict=True):
+                if not answer.done():
+                    answer.set_result(result)
+
+    def _take(self) -> list[tuple[services.PositionBatch, asyncio.Future[int | None]]]:
+        count = 0
+        for i, (batch, _) in enumerate(self._waiting):
+            count += len(batch.positions)
+            if i and count > MAX_PER_TRANSACTION:
+                break
+        else:
+            i = len(self._waiting)
+        taken, self._waiting = self._waiting[:i], self._waiting[i:]
+        return taken
+
+
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PositionWriter] = weakref.WeakKeyDictionary()
+
+
+def position_writer() -> PositionWriter:
+    """The writer of the running event loop (one per server process)."""
+    loop = asyncio.get_running_loop()
+    writer = _writers.get(loop)
+    if writer is None:
+        writer = _writers[loop] = PositionWriter()
+    return writer
