@@ -210,12 +210,20 @@ def test_positions_reach_the_console_inaccurate_ones_never_and_offline_ones_late
         assert console.next()["type"] == "snapshot"
         weak = {"latitude": -7.9500, "longitude": 112.6000}
         context, page = _phone(browser, login_page, user.username, accuracy=800.0, where=weak)
+        posted: list[str] = []
+        page.on(
+            "request",
+            lambda r: posted.append(r.url) if r.method == "POST" and "/positions/" in r.url else None,
+        )
         page.wait_for_function("document.getElementById('gps').textContent.includes('terlalu lemah')")
 
         context.set_geolocation({"latitude": -7.9700, "longitude": 112.6350, "accuracy": 12})
         moved = console.wait_for(lambda m: m["type"] == "unit.moved" and m["data"]["id"] == unit.pk)
         assert moved["data"]["location"] == {"lat": -7.9700, "lon": 112.6350}
         assert moved["data"]["accuracy"] == 12
+        # Online, the fixes went over the unit's open stream: no POST carried them.
+        page.wait_for_timeout(200)  # Playwright hands the page's events over only while it is called
+        assert posted == []
 
         context.set_offline(True)
         page.wait_for_selector("#link[data-state=offline]")

@@ -272,6 +272,7 @@ const outbox = new Outbox({
   onNetwork: (reachable) => {
     if (!reachable) stream.check();
   },
+  viaStream: (item) => stream.request("positions", item.body),
 });
 
 function tapStep(status, extra = {}) {

@@ -1,6 +1,7 @@
 // What the crew did that the server has not confirmed yet: status taps and position batches, kept in
 // IndexedDB in the order they happened and sent one at a time, oldest first. A tap carries its client_id
-// and the time it was made, so sending it twice (an answer lost in a dead spot) changes nothing.
+// and the time it was made, so sending it twice (an answer lost in a dead spot) changes nothing. Position
+// batches go over the unit's open stream when there is one (viaStream), else as a POST.
 
 const DB_NAME = "psc119-crew";
 const STORE = "outbox";
@@ -51,8 +52,9 @@ export function newClientId() {
 }
 
 export class Outbox {
-  constructor({ owner, onChange, onSent, onRejected, onSignedOut, onNetwork }) {
+  constructor({ owner, onChange, onSent, onRejected, onSignedOut, onNetwork, viaStream }) {
     this.owner = owner;
+    this.viaStream = viaStream;
     this.onChange = onChange;
     this.onSent = onSent;
     this.onRejected = onRejected;
@@ -137,6 +139,26 @@ export class Outbox {
   }
 
   async send(item) {
+    if (item.kind === "positions" && this.viaStream) {
+      const answer = await this.viaStream(item);
+      if (answer) return this.streamAnswered(item, answer);
+    }
+    return this.post(item);
+  }
+
+  streamAnswered(item, answer) {
+    this.onNetwork(true);
+    if (answer.type === "positions.accepted") {
+      this.onSent(item, answer.data);
+      return "sent";
+    }
+    const { status, error } = answer.data;
+    if (status >= 500 || status === 429) return "retry";
+    this.onRejected(item, status, error && error.message);
+    return "rejected";
+  }
+
+  async post(item) {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
     let response;
