@@ -5,7 +5,8 @@ postgres://postgres@127.0.0.1:5432/psc119_bench_stack: dropped, created and migr
 
 (b) latency from `POST /api/v1/calls/` to `assignment.created` on the crew's WebSocket, at a fixed call rate;
 (c) the highest sustained call rate (stepped up) at which no call is lost and p99 stays under 1 s;
-(d) unit positions accepted per second while a console WebSocket receives the fan-out.
+(d) unit positions accepted per second while a console WebSocket receives the fan-out, sent by POST or over
+    the crew's own WebSocket (--transports).
 
 The fleet is the Malang demo posts with --units ambulances, one crew phone (WebSocket) each. A crew that gets an
 assignment is taken off it again by a dispatcher's cancel (one request), so that units are free for the next
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import os
 import random
@@ -23,6 +26,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +36,10 @@ from bench.bench_ranking_fleet import database_fresh, django_on
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/psc119_bench_stack"
 SHARED_MALANG = Path(__file__).resolve().parents[2] / "shared" / "data" / "malang"
 TARGETS = {"b_p50_ms": 50, "b_p99_ms": 250, "c_calls_per_s": 100, "d_positions_per_s": 2000}
+TRANSPORTS = {"http": "HTTP", "ws": "websocket"}  # (d): how the crews send their fixes
+POSITIONS_ANSWERS = ("positions.accepted", "positions.rejected")
+# One phone sends one batch and returns how many positions were accepted, None when refused.
+PositionsSend = Callable[[int, list[dict[str, Any]]], Awaitable[int | None]]
 
 
 @dataclass
@@ -120,6 +128,12 @@ class Load:
 
     def latencies_ms(self) -> list[float]:
         return [(self.arrived[i] - t) * 1000 for i, t in self.posted.items() if i in self.arrived]
+
+
+@dataclass
+class ConsoleTally:
+    moved: int = 0  # unit.moved events the console was sent
+    lags: list[float] = field(default_factory=list)  # seconds from a fix to its unit.moved, the first 20,000
 
 
 class Client:
@@ -234,70 +248,126 @@ class Client:
                 return
             await asyncio.sleep(0.25)
 
-    async def positions(self, seconds: float, concurrency: int, batch: int) -> dict[str, Any]:
-        """Crews post positions as fast as they are accepted, `concurrency` at a time; a console counts the
-        unit.moved events it is sent."""
+    def crews_for(self, concurrency: int) -> list[tuple[int, str]]:
+        """(unit id, crew token) of each of `concurrency` phones; with more phones than units, some share one."""
+        crews = list(self.fixture.crews.items())
+        return [crews[k % len(crews)] for k in range(concurrency)]
+
+    async def positions(self, seconds: float, concurrency: int, batch: int, transport: str) -> dict[str, Any]:
+        """Crews send positions as fast as they are accepted, one batch in flight per phone, over HTTP or over
+        their open WebSocket; a console counts the unit.moved events it is sent."""
+        async with contextlib.AsyncExitStack() as sockets:
+            if transport == "ws":
+                send = await self.positions_over_ws(concurrency, sockets)
+            else:
+                send = self.positions_over_http(concurrency)
+            return await self.positions_run(seconds, concurrency, batch, transport, send)
+
+    def positions_over_http(self, concurrency: int) -> PositionsSend:
+        crews = self.crews_for(concurrency)
+
+        async def send(k: int, fixes: list[dict[str, Any]]) -> int | None:
+            unit_id, token = crews[k]
+            answer = await self.http.post(f"/api/v1/units/{unit_id}/positions/", json={"positions": fixes},
+                                          headers=self.auth(token))  # fmt: skip
+            return answer.json()["accepted"] if answer.status_code == 202 else None
+
+        return send
+
+    async def positions_over_ws(self, concurrency: int, sockets: contextlib.AsyncExitStack) -> PositionsSend:
+        """Each phone's stream is opened (and its snapshot read) before the clock starts: the app sends on a
+        stream it already holds."""
         from websockets.asyncio.client import connect
 
-        accepted, refused, moved = [0], [0], [0]
-        lags: list[float] = []
-        crews = list(self.fixture.crews.items())
-        stop_at = time.perf_counter() + seconds
+        phones = []
+        for _, token in self.crews_for(concurrency):
+            ws = await sockets.enter_async_context(
+                connect(f"{self.ws_url}/ws/unit/", additional_headers=self.auth(token), max_queue=None)
+            )
+            await ws.recv()  # the snapshot
+            phones.append(ws)
+        numbers = itertools.count()
 
-        async def console() -> None:
-            url = f"{self.ws_url}/ws/console/"
-            async with connect(
-                url, additional_headers=self.auth(self.fixture.dispatcher), max_queue=None
-            ) as ws:
-                await ws.recv()
+        async def send(k: int, fixes: list[dict[str, Any]]) -> int | None:
+            ws, message_id = phones[k], f"bench-{k}-{next(numbers)}"
+            await ws.send(json.dumps({"type": "positions", "id": message_id, "data": {"positions": fixes}}))
+            # The answer comes in among the unit's own events (unit.moved, pongs): skip those, match by id.
+            async with asyncio.timeout(30.0):
                 async for raw in ws:
                     message = json.loads(raw)
-                    if message["type"] == "unit.moved":
-                        moved[0] += 1
-                        sent_at = message["data"].get("location_at")
-                        if sent_at and len(lags) < 20_000:
-                            from datetime import datetime
+                    if message["type"] in POSITIONS_ANSWERS and message["data"].get("id") == message_id:
+                        ok = message["type"] == "positions.accepted"
+                        return message["data"]["accepted"] if ok else None
+            raise ConnectionError(f"the crew stream closed before answering {message_id}")
 
-                            lags.append(time.time() - datetime.fromisoformat(sent_at).timestamp())
+        return send
+
+    async def positions_run(
+        self, seconds: float, concurrency: int, batch: int, transport: str, send: PositionsSend
+    ) -> dict[str, Any]:
+        accepted, refused = [0], [0]
+        seen = ConsoleTally()
+        stop_at = float("inf")  # set when the crews start, after the console is in
 
         async def crew(k: int) -> None:
-            unit_id, token = crews[k % len(crews)]
-            headers = self.auth(token)
             rng = random.Random(k)
             while time.perf_counter() < stop_at:
-                now = time.time()
-                fixes = [{"lat": -7.98 + rng.uniform(-0.03, 0.03), "lon": 112.63 + rng.uniform(-0.03, 0.03),
-                          "at": _iso(now - (batch - j) * 0.001), "speed": 8.0} for j in range(batch)]  # fmt: skip
                 try:
-                    answer = await self.http.post(f"/api/v1/units/{unit_id}/positions/", json={"positions": fixes},
-                                                  headers=headers)  # fmt: skip
+                    count = await send(k, _fixes(rng, batch))
                 except Exception:
                     refused[0] += batch
+                    await asyncio.sleep(0.1)  # a dead link must not spin the loop the other phones share
                     continue
-                if answer.status_code == 202:
-                    accepted[0] += answer.json()["accepted"]
-                else:
+                if count is None:
                     refused[0] += batch
+                else:
+                    accepted[0] += count
 
-        watcher = asyncio.create_task(console())
+        watcher = asyncio.create_task(self.console_moved(seen))
         await asyncio.sleep(0.5)
         cpu_before = self.meter.snapshot() if self.meter else None
         began = time.perf_counter()
+        stop_at = began + seconds
         await asyncio.gather(*(crew(k) for k in range(concurrency)))
         elapsed = time.perf_counter() - began
         cpu = CpuMeter.spent(cpu_before, self.meter.snapshot()) if self.meter and cpu_before else {}
         await asyncio.sleep(1.0)
         watcher.cancel()
         await asyncio.gather(watcher, return_exceptions=True)
+        lags_ms = [x * 1000 for x in seen.lags]
         return {
-            "seconds": round(elapsed, 1), "concurrency": concurrency, "batch": batch,
+            "transport": transport, "seconds": round(elapsed, 1), "concurrency": concurrency, "batch": batch,
             "positions_accepted": accepted[0], "positions_refused": refused[0],
+            # over WebSocket these are messages, not requests: the key stays so runs compare across transports
             "positions_per_s": round(accepted[0] / elapsed, 1), "requests_per_s": round(accepted[0] / batch / elapsed, 1),
-            "console_unit_moved": moved[0],
-            "console_lag_p50_ms": _percentile([x * 1000 for x in lags], 0.5),
-            "console_lag_p99_ms": _percentile([x * 1000 for x in lags], 0.99),
+            "console_unit_moved": seen.moved,
+            "console_lag_p50_ms": _percentile(lags_ms, 0.5), "console_lag_p99_ms": _percentile(lags_ms, 0.99),
             "cpu_ms_per_position": {k: round(v * 1000 / max(accepted[0], 1), 2) for k, v in cpu.items()},
         }  # fmt: skip
+
+    async def console_moved(self, seen: ConsoleTally) -> None:
+        """A dispatcher's console, counting the unit.moved events it is sent and how late after the fix."""
+        from datetime import datetime
+
+        from websockets.asyncio.client import connect
+
+        url = f"{self.ws_url}/ws/console/"
+        async with connect(url, additional_headers=self.auth(self.fixture.dispatcher), max_queue=None) as ws:
+            await ws.recv()
+            async for raw in ws:
+                message = json.loads(raw)
+                if message["type"] == "unit.moved":
+                    seen.moved += 1
+                    taken = message["data"].get("location_at")
+                    if taken and len(seen.lags) < 20_000:
+                        seen.lags.append(time.time() - datetime.fromisoformat(taken).timestamp())
+
+
+def _fixes(rng: random.Random, batch: int) -> list[dict[str, Any]]:
+    """`batch` fixes around the centre, the newest now: every batch is later than the last, so the unit moves."""
+    now = time.time()
+    return [{"lat": -7.98 + rng.uniform(-0.03, 0.03), "lon": 112.63 + rng.uniform(-0.03, 0.03),
+             "at": _iso(now - (batch - j) * 0.001), "speed": 8.0} for j in range(batch)]  # fmt: skip
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -387,8 +457,11 @@ async def run_parts(stack: Any, fixture: Fixture, args: argparse.Namespace) -> d
             passing = [s["rate"] for s in steps if s["passed"]]
             out["c"] = {"steps": steps, "highest_passing_rate": max(passing) if passing else 0}
         if "d" in args.parts:
+            # Transports alternate within each batch size, so that each pair is measured back to back.
             out["d"] = [
-                await client.positions(args.positions_seconds, args.concurrency, b) for b in args.batches
+                await client.positions(args.positions_seconds, args.concurrency, b, t)
+                for b in args.batches
+                for t in args.transports
             ]
     finally:
         await client.stop()
@@ -399,7 +472,8 @@ def print_table(out: dict[str, Any], env: dict[str, Any]) -> None:
     print(f"Real stack: uvicorn x{env['web_workers']}, Celery worker concurrency {env['worker_concurrency']}, "
           f"PostgreSQL, Redis; {env['units']} units; travel times: {env['travel_times']}; "
           f"load average before {env['load_before']}")  # fmt: skip
-    print(f"{'measure':<58}{'result':>16}{'target':>12}")
+    width = 66  # the longest (d) label
+    print(f"{'measure':<{width}}{'result':>16}{'target':>12}")
     if "b" in out:
         b = out["b"]
         rows = [
@@ -415,18 +489,19 @@ def print_table(out: dict[str, Any], env: dict[str, Any]) -> None:
         server = sum(v for k, v in cpu.items() if k != "bench client")
         rows.append((label, f"{server:.1f} ms", "(server)"))
         for label, value, target in rows:
-            print(f"{label:<58}{value:>16}{target:>12}")
+            print(f"{label:<{width}}{value:>16}{target:>12}")
     if "c" in out:
         c = out["c"]
         print(
-            f"{'(c) highest sustained rate, nothing lost, p99 < 1 s':<58}{c['highest_passing_rate']:>8g} calls/s{'≥ 100':>12}"
+            f"{'(c) highest sustained rate, nothing lost, p99 < 1 s':<{width}}{c['highest_passing_rate']:>8g} calls/s{'≥ 100':>12}"
         )
     for d in out.get("d", []):
-        label = f"(d) positions accepted, batch {d['batch']}, console connected"
-        print(f"{label:<58}{d['positions_per_s']:>12g} /s{'≥ 2,000':>12}")
-        print(
-            f"{'    (requests/s; unit.moved seen by the console)':<58}{d['requests_per_s']:>12g} /s{d['console_unit_moved']:>12}"
-        )
+        transport = TRANSPORTS[d.get("transport", "http")]
+        label = f"(d) positions accepted, batch {d['batch']}, {transport}, console connected"
+        print(f"{label:<{width}}{d['positions_per_s']:>12g} /s{'≥ 2,000':>12}")
+        unit = "messages" if d.get("transport") == "ws" else "requests"
+        detail = f"    ({unit}/s, {d['positions_refused']} refused; unit.moved seen by the console)"
+        print(f"{detail:<{width}}{d['requests_per_s']:>12g} /s{d['console_unit_moved']:>12}")
 
 
 def main(argv: list[str]) -> dict[str, Any]:
@@ -441,6 +516,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     parser.add_argument("--positions-seconds", type=float, default=15.0)
     parser.add_argument("--concurrency", type=int, default=32, help="(d) crews posting at once")
     parser.add_argument("--batches", default="1,10,50", help="(d) positions per request, one run each")
+    parser.add_argument("--transports", default="http,ws",
+                        help="(d) how crews send positions: http (POST) and/or ws (their WebSocket), one run each")  # fmt: skip
     parser.add_argument("--units", type=int, default=25)
     parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--profile", default="", help="py-spy the web and worker processes into this folder")
@@ -449,6 +526,9 @@ def main(argv: list[str]) -> dict[str, Any]:
                              "or the straight-line estimate")  # fmt: skip
     args, _ = parser.parse_known_args(argv)
     args.batches = [int(b) for b in args.batches.split(",")]
+    args.transports = [t.strip() for t in args.transports.split(",") if t.strip()]
+    if not args.transports or set(args.transports) - TRANSPORTS.keys():
+        parser.error(f"--transports: a comma-separated choice of {', '.join(TRANSPORTS)}")
     url = args.db_url = os.environ.get("BENCH_STACK_DATABASE_URL", DEFAULT_DB)
     database_fresh(url)
     django_on(url)
