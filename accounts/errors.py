@@ -1,6 +1,6 @@
 """The contract's error shape: {"error": {"code", "message", "fields"}} for every 4xx."""
 
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -36,13 +36,16 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
-def flatten_errors(errors: dict[str, Any]) -> dict[str, Any]:
-    """A serializer's errors as the contract's `fields`: one text per field, nested where the input is."""
-    return cast(dict[str, Any], _flatten(errors))
-
-
 def error_body(code: str, message: str, fields: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def invalid_body(detail: Any) -> dict[str, Any]:
+    """A validation error's detail in the contract's shape: one text per field, nested where the input is."""
+    fields = _flatten(detail) if isinstance(detail, dict) else {}
+    non_field = fields.pop("non_field_errors", None) if isinstance(fields, dict) else None
+    message = non_field or ("Invalid input." if fields else _flatten(detail))
+    return error_body("invalid", str(message), fields)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -58,11 +61,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     assert isinstance(exc, exceptions.APIException)
     if isinstance(exc, exceptions.ValidationError):
-        detail = exc.detail
-        fields = _flatten(detail) if isinstance(detail, dict) else {}
-        non_field = fields.pop("non_field_errors", None) if isinstance(fields, dict) else None
-        message = non_field or ("Invalid input." if fields else _flatten(detail))
-        response.data = error_body("invalid", str(message), fields)
+        response.data = invalid_body(exc.detail)
     else:
         code = getattr(exc, "error_code", None) or (
             exc.get_codes() if isinstance(exc.get_codes(), str) else exc.default_code

@@ -17,8 +17,9 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
+from rest_framework.exceptions import ValidationError
 
-from accounts.errors import error_body, flatten_errors
+from accounts.errors import error_body, invalid_body
 from accounts.models import Role
 from audit.models import Channel
 from audit.services import (
@@ -28,7 +29,7 @@ from audit.services import (
     personal_data_stream_open,
 )
 from dispatch import events, selectors, services
-from dispatch.positions import PositionsInput, position_writer
+from dispatch.positions import position_writer, positions_parsed
 from dispatch.serializers import AssignmentWithRouteSerializer, IncidentSerializer, UnitSerializer
 
 log = logging.getLogger(__name__)
@@ -350,9 +351,8 @@ class UnitConsumer(_StreamConsumer):
             if not hasattr(self, "_answering"):
                 self._answering = set()
             if len(self._answering) >= MAX_POSITIONS_IN_FLIGHT:
-                await self._positions_refused(
-                    content.get("id"), 429, "too_many", "Wait for the answers first."
-                )
+                ref = content.get("id") if _reference_valid(content.get("id")) else None
+                await self._positions_refused(ref, 429, error_body("too_many", "Wait for the answers first."))
                 return
             task = asyncio.create_task(self._positions(content))
             self._answering.add(task)
@@ -362,26 +362,27 @@ class UnitConsumer(_StreamConsumer):
 
     async def _positions(self, content: dict[str, Any]) -> None:
         ref = content.get("id")
-        if not (ref is None or (isinstance(ref, str) and len(ref) <= 64) or _small_int(ref)):
+        if not _reference_valid(ref):
             await self._positions_refused(
-                None, 400, "invalid", "Invalid input.", {"id": "At most 64 characters."}
+                None, 400, error_body("invalid", "Invalid input.", {"id": "At most 64 characters."})
             )
             return
-        data = content.get("data")
-        body = PositionsInput(data=data if isinstance(data, dict) else {})
-        if not body.is_valid():
-            await self._positions_refused(ref, 400, "invalid", "Invalid input.", flatten_errors(body.errors))
+        try:
+            fixes = positions_parsed(content.get("data", {}))
+        except ValidationError as exc:
+            await self._positions_refused(ref, 400, invalid_body(exc.detail))
             return
         assert self.unit_id is not None
-        batch = services.PositionBatch(self.unit_id, body.positions_in_order(), self.user)
+        batch = services.PositionBatch(self.unit_id, fixes, self.user)
         try:
             accepted = await position_writer().write(batch)
         except Exception:
-            await self._positions_refused(ref, 503, "unavailable", "Not stored; send them again.")
+            await self._positions_refused(ref, 503, error_body("unavailable", "Not stored; send them again."))
             return
         if accepted is None:
             # No longer this unit's crew (or no longer active): nothing more is taken or sent on this stream.
-            await self._positions_refused(ref, 403, "permission_denied", "A crew acts for its own unit only.")
+            denied = error_body("permission_denied", "A crew acts for its own unit only.")
+            await self._positions_refused(ref, 403, denied)
             await self._leave()
             await self.close(code=FORBIDDEN)
             return
@@ -394,10 +395,9 @@ class UnitConsumer(_StreamConsumer):
             }
         )
 
-    async def _positions_refused(
-        self, ref: Any, status: int, code: str, message: str, fields: dict[str, Any] | None = None
-    ) -> None:
-        answer = {"id": ref, "status": status, **error_body(code, message, fields)}
+    async def _positions_refused(self, ref: Any, status: int, body: dict[str, Any]) -> None:
+        """The contract's error `body` and the HTTP status a POST would have had, for batch `ref`."""
+        answer = {"id": ref, "status": status, **body}
         await self.send_json(
             {"type": "positions.rejected", "seq": self.last_seq, "at": _now(), "data": answer}
         )
@@ -420,8 +420,11 @@ class UnitConsumer(_StreamConsumer):
         return [data["assignment"]["incident"]["id"]] if data["assignment"] else []
 
 
-def _small_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and -(2**53) < value < 2**53
+def _reference_valid(value: Any) -> bool:
+    """A client's name for its message, echoed in the answer: none, a short text or a JSON-safe integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return -(2**53) < value < 2**53
+    return value is None or (isinstance(value, str) and len(value) <= 64)
 
 
 def _since(scope: dict[str, Any]) -> int | None:

@@ -21,7 +21,7 @@ from calls.models import IncidentStatus
 from calls.phones import InvalidPhone, phone_to_e164
 from dispatch import policies, reports, selectors, services
 from dispatch.models import CREW_STATUSES, DISPATCHER_STATUSES, Assignment
-from dispatch.positions import PositionsInput
+from dispatch.positions import PositionsInput, positions_parsed
 from dispatch.ranking import units_free_for
 from dispatch.serializers import (
     AssignmentSerializer,
@@ -295,11 +295,8 @@ class UnitPositionsView(APIView):
         if _user(request).unit_id != pk and not Unit.objects.filter(pk=pk).exists():
             raise NotFound("No such unit.")
         _require_own_unit(request, pk)
-        body = PositionsInput(data=request.data)
-        body.is_valid(raise_exception=True)
-        accepted = _run(
-            services.unit_positions_record, unit_id=pk, positions=body.positions_in_order(), by=request.user
-        )
+        positions = positions_parsed(request.data)
+        accepted = _run(services.unit_positions_record, unit_id=pk, positions=positions, by=request.user)
         return Response({"accepted": accepted}, status=status.HTTP_202_ACCEPTED)
 
 
