@@ -103,18 +103,32 @@ class PositionWriter:
         while self._waiting:
             taken = self._take()
             try:
-                results = await database_sync_to_async(services.unit_positions_record_many)(
-                    [batch for batch, _ in taken], crew_only=True
-                )
-            except Exception as exc:  # the database is away: every waiting phone hears it and keeps its fixes
-                log.warning("could not store %d position batches", len(taken), exc_info=True)
-                for _, answer in taken:
-                    if not answer.done():
-                        answer.set_exception(exc)
+                self._answer(taken, await _store([batch for batch, _ in taken]))
+            except Exception as exc:
+                if len(taken) == 1:
+                    log.warning("could not store a position batch", exc_info=True)
+                    self._answer(taken, exc)
+                    continue
+                # Whatever the database refused, one batch must not cost the others: each goes alone.
+                for one in taken:
+                    try:
+                        self._answer([one], await _store([one[0]]))
+                    except Exception as alone:  # the database is away: the phone hears it and keeps its fixes
+                        log.warning("could not store a position batch", exc_info=True)
+                        self._answer([one], alone)
+
+    @staticmethod
+    def _answer(
+        taken: list[tuple[services.PositionBatch, asyncio.Future[int | None]]],
+        results: list[int | None] | Exception,
+    ) -> None:
+        for i, (_, answer) in enumerate(taken):
+            if answer.done():  # its phone left meanwhile
                 continue
-            for (_, answer), result in zip(taken, results, strict=True):
-                if not answer.done():
-                    answer.set_result(result)
+            if isinstance(results, Exception):
+                answer.set_exception(results)
+            else:
+                answer.set_result(results[i])
 
     def _take(self) -> list[tuple[services.PositionBatch, asyncio.Future[int | None]]]:
         count = 0
@@ -126,6 +140,10 @@ class PositionWriter:
             i = len(self._waiting)
         taken, self._waiting = self._waiting[:i], self._waiting[i:]
         return taken
+
+
+async def _store(batches: list[services.PositionBatch]) -> list[int | None]:
+    return await database_sync_to_async(services.unit_positions_record_many)(batches, crew_only=True)
 
 
 _writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PositionWriter] = weakref.WeakKeyDictionary()

@@ -233,3 +233,34 @@ def test_the_many_batch_service_refuses_a_gone_unit_or_a_sender_who_is_not_its_c
     assert not UnitPosition.objects.filter(unit=other).exists()
     unit.refresh_from_db()
     assert (unit.lat, unit.lon) == (-7.97, 112.61)  # the older fix of the last batch does not move it back
+
+
+def test_a_batch_the_database_refuses_does_not_cost_the_batches_written_with_it(monkeypatch):
+    groups: list[int] = []
+    record_many = services.unit_positions_record_many
+
+    def counted(batches: list[services.PositionBatch], **kwargs: Any) -> list[int | None]:
+        groups.append(len(batches))
+        return record_many(batches, **kwargs)
+
+    monkeypatch.setattr(services, "unit_positions_record_many", counted)
+    units = UnitFactory.create_batch(3, location_at=None)
+    crews = [UserFactory(role=Role.CREW, unit=u) for u in units]
+    at = timezone.now() - timedelta(seconds=30)
+    # Past validation no such fix arrives; here it stands for anything the database itself refuses.
+    refused = services.Position(95.0, 112.6, at)
+
+    async def scenario() -> list[Any]:
+        writer = positions.position_writer()
+        batches = [
+            services.PositionBatch(units[0].pk, [services.Position(-7.98, 112.6, at)], crews[0]),
+            services.PositionBatch(units[1].pk, [refused], crews[1]),
+            services.PositionBatch(units[2].pk, [services.Position(-7.97, 112.61, at)], crews[2]),
+        ]
+        return list(await asyncio.gather(*(writer.write(b) for b in batches), return_exceptions=True))
+
+    first, second, third = run(scenario)
+    assert groups == [3, 1, 1, 1]  # together first, then each alone
+    assert (first, third) == (1, 1)
+    assert isinstance(second, Exception)
+    assert set(UnitPosition.objects.values_list("unit_id", flat=True)) == {units[0].pk, units[2].pk}
