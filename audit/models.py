@@ -30,6 +30,8 @@ class What(models.TextChoices):
 
 
 STREAMS = frozenset({What.CONSOLE_STREAM, What.UNIT_STREAM})
+# As plain strings in a fixed order: the partial index's condition must not change between makemigrations runs.
+STREAM_VALUES = sorted(str(w) for w in STREAMS)
 
 
 class PersonalDataRead(models.Model):
@@ -38,7 +40,9 @@ class PersonalDataRead(models.Model):
     It holds no personal data itself (no number, name, address or search term), only incident ids; the path is
     the request's, without its query string. Append-only: rows are written by `audit.services` and deleted only
     by retention (AUDIT_RETENTION_DAYS). A live stream is one row from its opening; the event record says what
-    it was sent, and `closed_at` when it ended (empty while open, or when the server stopped without a close).
+    it was sent, and `closed_at` when it ended (empty while open). Its server process moves `seen_at` forward
+    every AUDIT_STREAM_HEARTBEAT_SECONDS; when a process dies without closing its streams, the sweep closes
+    them at their `seen_at`, the last moment they were known to be open.
     """
 
     at = models.DateTimeField(default=timezone.now)
@@ -53,9 +57,22 @@ class PersonalDataRead(models.Model):
     path = models.CharField(max_length=200, blank=True, help_text="without the query string")
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="streams: when the client left")
+    seen_at = models.DateTimeField(
+        null=True, blank=True, help_text="streams: last known open (its server's heartbeat)"
+    )
 
     class Meta:
-        indexes = [models.Index(fields=["at"]), models.Index(fields=["user", "at"])]
+        indexes = [
+            models.Index(fields=["at"]),
+            models.Index(fields=["user", "at"]),
+            # The sweep looks for abandoned streams every few seconds: only the open ones are indexed, a few
+            # rows per connected client, whatever the years of reads behind them.
+            models.Index(
+                fields=["seen_at"],
+                condition=models.Q(closed_at__isnull=True, what__in=STREAM_VALUES),
+                name="personaldataread_open_streams",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(channel__in=Channel.values), name="personaldataread_channel_valid"

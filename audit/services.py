@@ -14,10 +14,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Role
-from audit.models import STREAMS, Channel, PersonalDataRead
+from audit.models import STREAM_VALUES, STREAMS, Channel, PersonalDataRead
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +44,10 @@ def _insert(read: PersonalDataRead) -> None:
 
 def _record(*, user: Any, channel: str, what: str, incident_ids: list[int], path: str, remote_addr: str | None,
             ) -> PersonalDataRead:  # fmt: skip
+    at = timezone.now()
     read = PersonalDataRead(
-        at=timezone.now(),
+        at=at,
+        seen_at=at if what in STREAMS else None,  # a stream is known open from its first moment
         user=user,
         username=user.get_username(),
         role=user.role,
@@ -103,6 +107,31 @@ def personal_data_stream_close(*, read_id: int) -> None:
         PersonalDataRead.objects.filter(pk=read_id, closed_at__isnull=True).update(closed_at=timezone.now())
     except DatabaseError as exc:
         log.warning("stream read %s: close not recorded (%s)", read_id, type(exc).__name__)
+
+
+def personal_data_streams_seen(*, read_ids: Iterable[int]) -> int:
+    """Note that these streams are still open (their server's heartbeat): one UPDATE of `seen_at`, no lock;
+    closed ones are left as they are. Returns how many."""
+    ids = list(read_ids)
+    if not ids:
+        return 0
+    return PersonalDataRead.objects.filter(pk__in=ids, closed_at__isnull=True).update(seen_at=timezone.now())
+
+
+def personal_data_streams_close_abandoned() -> int:
+    """Close the streams whose server stopped heartbeating (killed, out of memory, redeployed) at the last moment
+    they were seen open: one UPDATE, no lock, idempotent. Returns how many.
+
+    Three missed heartbeats, so that a slow statement or a busy database does not close a living stream. A row
+    from before the heartbeat existed has no `seen_at`: its opening is the last moment it was known open."""
+    last_seen = Coalesce(F("seen_at"), F("at"))
+    before = timezone.now() - timedelta(seconds=3 * settings.AUDIT_STREAM_HEARTBEAT_SECONDS)
+    # The filter repeats the open-streams index's condition word for word, so that PostgreSQL can use it.
+    return PersonalDataRead.objects.filter(
+        Q(seen_at__lt=before) | Q(seen_at__isnull=True, at__lt=before),
+        closed_at__isnull=True,
+        what__in=STREAM_VALUES,
+    ).update(closed_at=last_seen)
 
 
 def personal_data_reads_erase(*, before: datetime) -> int:

@@ -31,6 +31,7 @@ from audit.services import (
 from dispatch import events, selectors, services
 from dispatch.positions import position_writer, positions_parsed
 from dispatch.serializers import AssignmentWithRouteSerializer, IncidentSerializer, UnitSerializer
+from dispatch.stream_reads import stream_read_register, stream_read_unregister
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +205,7 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
         await self._leave()
         if self.stream_read is not None:
             read_id, self.stream_read = self.stream_read, None
+            stream_read_unregister(read_id=read_id)
             await database_sync_to_async(personal_data_stream_close)(read_id=read_id)
 
     async def _leave(self) -> None:
@@ -313,10 +315,15 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
             user=self.user, channel=Channel.WEBSOCKET, what=what, incident_ids=incident_ids, **self._where()
         )
 
-    @database_sync_to_async
-    def _stream_read_open(self) -> int | None:
-        read = personal_data_stream_open(user=self.user, what=f"{self.audit_as}_stream", **self._where())
-        return read.pk if read else None
+    async def _stream_read_open(self) -> int | None:
+        read = await database_sync_to_async(personal_data_stream_open)(
+            user=self.user, what=f"{self.audit_as}_stream", **self._where()
+        )
+        if read is None:
+            return None
+        # Marked open while this process lives; if it dies first, the sweep closes the read at the last mark.
+        stream_read_register(read_id=read.pk)
+        return read.pk
 
 
 class ConsoleConsumer(_StreamConsumer):

@@ -48,8 +48,15 @@ def geocode_incident(incident_id: int) -> bool:
 
 @shared_task(acks_late=True, **RETRY)
 def sweep() -> dict[str, int]:
-    """The safety net (Celery beat): expire lost ack timers, re-drive waiting incidents and stuck geocoding."""
-    return services.sweep()
+    """The safety net (Celery beat): expire lost ack timers, re-drive waiting incidents and stuck geocoding,
+    close the read records of streams whose server process died."""
+    from audit.services import personal_data_streams_close_abandoned
+
+    swept = services.sweep()
+    # Here rather than with the hourly retention: a dead process's readers should stop showing as reading within
+    # minutes of its death, not an hour. One UPDATE over the open-streams index, cheap at this pace.
+    swept["streams_closed"] = personal_data_streams_close_abandoned()
+    return swept
 
 
 @shared_task(acks_late=True, **RETRY)

@@ -241,6 +241,9 @@ DISPATCH = {
 PERSONAL_DATA_RETENTION_DAYS = env.int("PERSONAL_DATA_RETENTION_DAYS", default=365)
 # Who read personal data (audit.PersonalDataRead) is kept this many days, longer than the data (0 keeps it).
 AUDIT_RETENTION_DAYS = env.int("AUDIT_RETENTION_DAYS", default=730)
+# Each server process marks its open streams' reads as still open this often; a stream not marked for three
+# periods (its process died) is closed by the sweep at the last mark.
+AUDIT_STREAM_HEARTBEAT_SECONDS = env.float("AUDIT_STREAM_HEARTBEAT_SECONDS", default=60.0)
 
 # --- The crew's phone (/crew/) ---------------------------------------------------------------
 CREW = {
