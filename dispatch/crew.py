@@ -38,7 +38,7 @@ from accounts.models import Role, User
 from accounts.permissions import role_permission
 from audit.models import What
 from audit.views import read_record
-from dispatch import selectors
+from dispatch import push, selectors
 from dispatch.hospitals import Case, case_for, hospitals_ranked_for
 from dispatch.models import Assignment
 from dispatch.screens import content_security_policy
@@ -54,6 +54,7 @@ SHELL_STATIC = (
     "crew/stream.js",
     "crew/alarm.js",
     "crew/positions.js",
+    "crew/push.js",
     "crew/map.js",
     "crew/icons/icon.svg",
     "crew/icons/icon-192.png",
@@ -101,6 +102,7 @@ def crew_app(request: HttpRequest) -> HttpResponse:
         "api": "/api/v1/",
         "ws": "/ws/unit/",
         "sw": f"{reverse('crew-sw')}?v={shell_version()}",
+        "push-key": push.public_key(),  # empty: Web Push is off
         "scope": reverse("crew"),
         "position-interval": crew["POSITION_INTERVAL_SECONDS"],
         "max-accuracy": crew["MAX_ACCURACY_M"],
@@ -286,6 +288,7 @@ class CrewHospitalsView(APIView):
 
 
 urlpatterns = [
+    *push.urlpatterns,
     path("crew/", crew_app, name="crew"),
     path("crew/sw.js", service_worker, name="crew-sw"),
     path("crew/manifest.webmanifest", manifest, name="crew-manifest"),

@@ -18,7 +18,7 @@ from geopy.distance import geodesic
 from accounts.errors import Conflict
 from accounts.models import Role, User
 from calls.models import OPEN_STATUSES, Call, Incident, IncidentStatus
-from dispatch import events, plans, policies
+from dispatch import events, plans, policies, push
 from dispatch.lateness import assignments_late_alert
 from dispatch.models import (
     ACTIVE_STATUSES,
@@ -452,6 +452,8 @@ def _assignment_start(
     events.incident_updated(incident, actor=by)
     # The sweeper expires it too, should this timer be lost with a worker.
     _enqueue("expire_assignment", assignment.id, countdown=settings.DISPATCH["ACK_TIMEOUT_SECONDS"])
+    if push.subscribed(unit_id=unit.pk):
+        _enqueue("push_assignment", assignment.id)
     return assignment
 
 

@@ -35,6 +35,14 @@ def serve_queue() -> int:
 
 
 @shared_task(acks_late=True, **RETRY)
+def push_assignment(assignment_id: int) -> int:
+    """Ring the unit's crew phones through Web Push (best effort: the stream and the ack timeout stand)."""
+    from dispatch.push import assignment_push
+
+    return assignment_push(assignment_id=assignment_id)
+
+
+@shared_task(acks_late=True, **RETRY)
 def geocode_incident(incident_id: int) -> bool:
     from calls.models import Incident
 

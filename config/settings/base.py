@@ -254,6 +254,22 @@ CREW = {
     "RETRY_SECONDS": env.float("CREW_RETRY_SECONDS", default=10.0),
 }
 
+# --- Web Push: a new job rings the crew's phone with the app closed (dispatch/push.py) -------------
+WEBPUSH = {
+    # The server's VAPID key: a PEM file's path (made on first use when missing: one per data dir; give every
+    # server the same one when scaling out), the PEM text itself, or "off".
+    "VAPID_PRIVATE_KEY": env("WEBPUSH_VAPID_PRIVATE_KEY", default=str(VAR_DIR / "webpush-vapid.pem")),
+    # Who the push services may contact about this server (RFC 8292): a mailto: or https: address of the operator.
+    "SUBJECT": env("WEBPUSH_SUBJECT", default="mailto:psc119@localhost"),
+    # Only these push services (and their subdomains) are ever posted to: phones cannot point the server elsewhere.
+    "PUSH_HOSTS": env.list(
+        "WEBPUSH_PUSH_HOSTS",
+        default=["fcm.googleapis.com", "push.services.mozilla.com", "push.apple.com", "notify.windows.com"],
+    ),
+    "REQUIRE_HTTPS": env.bool("WEBPUSH_REQUIRE_HTTPS", default=True),
+    "TIMEOUT_SECONDS": env.float("WEBPUSH_TIMEOUT_SECONDS", default=5.0),
+}
+
 # --- Geography and routing -------------------------------------------------------------------
 GEO = {
     # Geodesic fallback: straight line x circuity at an assumed urban ambulance speed.

@@ -1,6 +1,7 @@
 """Test settings: PostgreSQL and Redis, as in production."""
 
 import os
+import tempfile
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/psc119")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -19,3 +20,11 @@ LOGGING["root"]["level"] = env("LOG_LEVEL", default="WARNING")  # type: ignore[i
 WHITENOISE_USE_FINDERS = True
 # Tests route geodesic unless they build their own network (tests/geo): never a developer's var/osrm.
 GEO = {**GEO, "ROAD_ENGINE": env("TEST_ROAD_ENGINE", default="")}  # noqa: F405
+# Web Push with a key of the test machine's own (made on first use), never a developer's var/.
+WEBPUSH = {
+    **WEBPUSH,  # noqa: F405
+    "VAPID_PRIVATE_KEY": env(
+        "WEBPUSH_VAPID_PRIVATE_KEY",
+        default=os.path.join(tempfile.gettempdir(), "psc119-test-webpush-vapid.pem"),
+    ),
+}

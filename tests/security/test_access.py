@@ -233,6 +233,13 @@ def test_check_deploy_is_clean_with_the_documented_production_env():
     assert "no issues" in result.stdout
 
 
+def test_check_deploy_warns_of_a_web_push_contact_no_push_service_can_reach():
+    env = {k: v for k, v in _production_env().items() if k != "WEBPUSH_SUBJECT"}
+    result = _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env)
+    assert result.returncode != 0
+    assert "dispatch.W001" in result.stdout + result.stderr
+
+
 def test_production_refuses_to_start_without_its_secrets_from_the_environment():
     env = _production_env()
     for name in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"):

@@ -6,6 +6,7 @@ import { Alarm, audioReady, unlockAudio } from "./alarm.js";
 import { JobMap } from "./map.js";
 import { Outbox, newClientId } from "./outbox.js";
 import { PositionReporter } from "./positions.js";
+import { pushSubscribe, pushUnsubscribe } from "./push.js";
 import { UnitStream } from "./stream.js";
 
 // Every string has the context "crew", so the control room's words for the same English never replace ours.
@@ -22,6 +23,7 @@ const config = {
   api: body.dataset.api,
   ws: body.dataset.ws,
   sw: body.dataset.sw,
+  pushKey: body.dataset.pushKey,
   scope: body.dataset.scope,
   positionIntervalMs: Number(body.dataset.positionInterval) * 1000,
   maxAccuracy: Number(body.dataset.maxAccuracy),
@@ -628,13 +630,15 @@ function prefetchHospitals() {
   loadHospitals(null).finally(() => { prefetching = false; });
 }
 
-// A new job while the phone shows something else: a system notification, where the crew allowed them.
+// A new job while the phone shows something else: a system notification, where the crew allowed them. Like the
+// pushed one (same tag: one notification per job), it says where, never what ails the caller: a lock screen is
+// seen by anyone near the phone.
 function notifyInBackground() {
   if (document.visibilityState === "visible" || !("Notification" in window)) return;
   if (Notification.permission !== "granted" || !navigator.serviceWorker) return;
   const incident = state.assignment.incident;
   navigator.serviceWorker.ready.then((registration) => registration.showNotification(pgettext("crew", "New assignment"), {
-    body: `${incident.complaint} · ${incident.address || ""}`,
+    body: [incident.number, [incident.kelurahan, incident.kecamatan].filter(Boolean).join(", ")].filter(Boolean).join(" · "),
     tag: `assignment-${state.assignment.id}`,
     requireInteraction: true,
     vibrate: [400, 150, 400, 150, 400],
@@ -744,7 +748,9 @@ function wire() {
   $("sound-prompt").addEventListener("click", () => {
     unlockAudio();
     if ("Notification" in window && Notification.permission === "default") {
-      Notification.requestPermission().catch(() => {});
+      Notification.requestPermission()
+        .then((answer) => { if (answer === "granted") pushSubscribe({ api: config.api, key: config.pushKey }); })
+        .catch(() => {});
     }
     setTimeout(update, 300);
   });
@@ -759,6 +765,15 @@ function wire() {
       return;
     }
     localStorage.removeItem(STORAGE_KEY);
+    // A phone put down must ring no more: the push subscription is withdrawn before the session ends.
+    if (config.pushKey && !event.target.dataset.pushWithdrawn) {
+      event.preventDefault();
+      const form = event.target;
+      pushUnsubscribe({ api: config.api, key: config.pushKey }).finally(() => {
+        form.dataset.pushWithdrawn = "1";
+        form.submit();
+      });
+    }
   });
   window.addEventListener("online", () => {
     setLink(stream.open ? "online" : "connecting");
@@ -795,7 +810,9 @@ async function main() {
   wire();
   update();
   if ("serviceWorker" in navigator && config.sw) {
-    navigator.serviceWorker.register(config.sw, { scope: config.scope }).catch(() => {});
+    navigator.serviceWorker.register(config.sw, { scope: config.scope })
+      .then(() => pushSubscribe({ api: config.api, key: config.pushKey }))
+      .catch(() => {});
   }
   try {
     await outbox.open();

@@ -36,7 +36,7 @@ function run(db, mode, work) {
   });
 }
 
-function cookie(name) {
+export function cookie(name) {
   const found = document.cookie.split("; ").find((part) => part.startsWith(`${name}=`));
   return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
 }

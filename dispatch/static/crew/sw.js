@@ -74,6 +74,30 @@ self.addEventListener("fetch", (event) => {
   }
 });
 
+// A new job pushed by the server (dispatch/push.py) while the app is closed or in the background. The open app
+// in front rings by itself from its stream; otherwise the notification takes the job's tag, so the app's own
+// notification of the same job and this one are one, and it rings once.
+self.addEventListener("push", (event) => {
+  let message = {};
+  try {
+    message = event.data ? event.data.json() : {};
+  } catch (error) {
+    message = {};
+  }
+  event.waitUntil(
+    self.clients.matchAll({ type: "window" }).then((windows) => {
+      if (windows.some((client) => client.focused && client.visibilityState === "visible")) return undefined;
+      return self.registration.showNotification(message.title || "PSC 119", {
+        body: message.body || "",
+        tag: message.assignment ? `assignment-${message.assignment}` : "psc119-job",
+        requireInteraction: true,
+        vibrate: [400, 150, 400, 150, 400],
+        data: message,
+      });
+    }),
+  );
+});
+
 // A tap on the "new assignment" notification brings the app to the front.
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
