@@ -173,17 +173,23 @@ def test_a_console_stream_takes_no_positions(token):
     assert not UnitPosition.objects.filter(unit=unit).exists()
 
 
-def test_the_writer_stores_batches_that_arrive_together_in_fewer_transactions(monkeypatch):
-    units = UnitFactory.create_batch(5, location_at=None)
-    crews = [UserFactory(role=Role.CREW, unit=u) for u in units]
-    transactions: list[int] = []
+@pytest.fixture
+def transactions(monkeypatch) -> list[int]:
+    """How many batches each transaction of the writer carried, in order (the real service still writes them)."""
+    carried: list[int] = []
     record_many = services.unit_positions_record_many
 
     def counted(batches: list[services.PositionBatch], **kwargs: Any) -> list[int | None]:
-        transactions.append(len(batches))
+        carried.append(len(batches))
         return record_many(batches, **kwargs)
 
     monkeypatch.setattr(services, "unit_positions_record_many", counted)
+    return carried
+
+
+def test_the_writer_stores_batches_that_arrive_together_in_fewer_transactions(transactions):
+    units = UnitFactory.create_batch(5, location_at=None)
+    crews = [UserFactory(role=Role.CREW, unit=u) for u in units]
     start = timezone.now() - timedelta(minutes=1)
 
     async def scenario() -> list[int | None]:
@@ -235,15 +241,7 @@ def test_the_many_batch_service_refuses_a_gone_unit_or_a_sender_who_is_not_its_c
     assert (unit.lat, unit.lon) == (-7.97, 112.61)  # the older fix of the last batch does not move it back
 
 
-def test_a_batch_the_database_refuses_does_not_cost_the_batches_written_with_it(monkeypatch):
-    groups: list[int] = []
-    record_many = services.unit_positions_record_many
-
-    def counted(batches: list[services.PositionBatch], **kwargs: Any) -> list[int | None]:
-        groups.append(len(batches))
-        return record_many(batches, **kwargs)
-
-    monkeypatch.setattr(services, "unit_positions_record_many", counted)
+def test_a_batch_the_database_refuses_does_not_cost_the_batches_written_with_it(transactions):
     units = UnitFactory.create_batch(3, location_at=None)
     crews = [UserFactory(role=Role.CREW, unit=u) for u in units]
     at = timezone.now() - timedelta(seconds=30)
@@ -260,7 +258,7 @@ def test_a_batch_the_database_refuses_does_not_cost_the_batches_written_with_it(
         return list(await asyncio.gather(*(writer.write(b) for b in batches), return_exceptions=True))
 
     first, second, third = run(scenario)
-    assert groups == [3, 1, 1, 1]  # together first, then each alone
+    assert transactions == [3, 1, 1, 1]  # together first, then each alone
     assert (first, third) == (1, 1)
     assert isinstance(second, Exception)
     assert set(UnitPosition.objects.values_list("unit_id", flat=True)) == {units[0].pk, units[2].pk}
