@@ -51,10 +51,21 @@ class PositionInput(serializers.Serializer):
     accuracy = NumberField(required=False, allow_null=True, min_value=0, max_value=100_000, default=None)
 
     def validate_lat(self, value: Any) -> float:
-        return finite_coordinate(value, "lat", 90.0)
+        return _coordinate(value, "lat", 90.0)
 
     def validate_lon(self, value: Any) -> float:
-        return finite_coordinate(value, "lon", 180.0)
+        return _coordinate(value, "lon", 180.0)
+
+
+def _coordinate(value: Any, name: str, limit: float) -> float:
+    """The field's own message, not nested under its name a second time ({"lat": {"lat": ...}})."""
+    try:
+        return finite_coordinate(value, name, limit)
+    except ValidationError as exc:
+        detail = exc.detail
+        raise ValidationError(
+            detail[name] if isinstance(detail, dict) and name in detail else detail
+        ) from None
 
 
 class PositionsInput(serializers.Serializer):

@@ -262,3 +262,21 @@ def test_a_batch_the_database_refuses_does_not_cost_the_batches_written_with_it(
     assert (first, third) == (1, 1)
     assert isinstance(second, Exception)
     assert set(UnitPosition.objects.values_list("unit_id", flat=True)) == {units[0].pk, units[2].pk}
+
+
+def test_a_coordinate_out_of_range_is_named_once_where_it_is(token):
+    key = token(Role.CREW, unit=UnitFactory())
+    fixes = [*_fixes(1), {"lat": -7.98, "lon": 181, "at": timezone.now().isoformat()}]
+
+    async def scenario() -> dict[str, Any]:
+        async with stream("/ws/unit/", token=key) as phone:
+            await phone.next()
+            await phone.communicator.send_json_to(
+                {"type": "positions", "id": "r", "data": {"positions": fixes}}
+            )
+            return await _answer(phone, "r")
+
+    refused = run(scenario)
+    assert refused["data"]["error"]["fields"] == {
+        "positions": {"1": {"lon": "Must be a finite number between -180.0 and 180.0."}}
+    }
