@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from accounts.models import Role
+from accounts.models import PushSubscription, Role
 from dispatch.models import Assignment
 from tests.e2e.conftest import stack_running
 from tests.e2e.stack import Stack
@@ -307,4 +307,33 @@ def test_a_call_sends_the_crew_phone_a_sealed_push_without_the_callers_details_a
         "tag": f"assignment-{assignment_id}",
         "requireInteraction": True,
     }
+    context.close()
+
+
+def test_logging_out_withdraws_the_phones_subscription_before_the_session_ends(
+    stack, browser, login_page, push_service, transactional_db
+):
+    _unit, user = _crew("PSC-PU5")
+    context, page = _push_phone(browser, login_page, user.username)
+    subscription = push_service.subscription()
+    context.add_init_script(
+        f"""(() => {{
+            const subscription = {json.dumps(subscription)};
+            const given = {{ endpoint: subscription.endpoint, toJSON: () => subscription, unsubscribe: async () => true }};
+            PushManager.prototype.getSubscription = async () => given;
+        }})();"""
+    )
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/crew/push/"), timeout=10_000) as handed_in:
+        page.reload()
+    assert handed_in.value.status == 201
+    assert PushSubscription.objects.filter(user=user).exists()
+
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/v1/crew/push/withdraw/"), timeout=10_000
+    ) as withdrawn:
+        page.evaluate("document.getElementById('logout-form').requestSubmit()")
+    assert withdrawn.value.status == 204
+    assert withdrawn.value.request.post_data_json == {"endpoint": subscription["endpoint"]}
+    page.wait_for_url("**/logout/", timeout=10_000)
+    assert not PushSubscription.objects.filter(user=user).exists()
     context.close()

@@ -769,7 +769,9 @@ function wire() {
     if (config.pushKey && !event.target.dataset.pushWithdrawn) {
       event.preventDefault();
       const form = event.target;
-      pushUnsubscribe({ api: config.api, key: config.pushKey }).finally(() => {
+      // Never held up for long: a service worker that never came up leaves nothing to withdraw.
+      const patience = new Promise((resolve) => { setTimeout(resolve, 3000); });
+      Promise.race([pushUnsubscribe({ api: config.api, key: config.pushKey }), patience]).finally(() => {
         form.dataset.pushWithdrawn = "1";
         form.submit();
       });
