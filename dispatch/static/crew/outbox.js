@@ -1,10 +1,13 @@
 // What the crew did that the server has not confirmed yet: status taps and position batches, kept in
 // IndexedDB in the order they happened and sent one at a time, oldest first. A tap carries its client_id
 // and the time it was made, so sending it twice (an answer lost in a dead spot) changes nothing. Position
-// batches go over the unit's open stream when there is one (viaStream), else as a POST.
+// batches go over the unit's open stream when there is one (viaStream), else as a POST. Whatever still waits
+// when a send fails is also left to the service worker (Background Sync, where the browser has it), which sends
+// it when the network returns even if the app has been closed by then (sw.js).
 
 const DB_NAME = "psc119-crew";
 const STORE = "outbox";
+export const SYNC_TAG_PREFIX = "outbox:"; // + the owner: the worker sends only the logged-in crew member's items
 const POSITIONS_PER_BATCH = 500;
 const REQUEST_TIMEOUT_MS = 15000;
 // After a failed send the outbox tries again by itself, sooner first, then less often (the page also
@@ -78,7 +81,9 @@ export class Outbox {
   }
 
   async add(entry) {
-    await run(this.db, "readwrite", (store) => store.add({ ...entry, owner: this.owner, queued: Date.now() }));
+    // The CSRF token goes with the item: the service worker, which may send it, cannot read cookies.
+    const item = { ...entry, owner: this.owner, queued: Date.now(), csrf: cookie("csrftoken") };
+    await run(this.db, "readwrite", (store) => store.add(item));
     await this.reload();
   }
 
@@ -93,6 +98,14 @@ export class Outbox {
     } else {
       await this.add({ kind: "positions", url, body: { positions } });
     }
+  }
+
+  // Asks the browser to wake the service worker once the network is back (a no-op where it cannot).
+  syncLater() {
+    if (!navigator.serviceWorker) return;
+    navigator.serviceWorker.ready
+      .then((registration) => registration.sync && registration.sync.register(`${SYNC_TAG_PREFIX}${this.owner}`))
+      .catch(() => {});
   }
 
   counts() {
@@ -129,6 +142,7 @@ export class Outbox {
   }
 
   retryLater() {
+    this.syncLater();
     if (this.retryTimer) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;

@@ -98,6 +98,73 @@ self.addEventListener("push", (event) => {
   );
 });
 
+// Background Sync (Chromium): taps and positions the crew made in a dead spot are sent when the network returns,
+// even if the app was closed meanwhile. Only while no window of the app is open (an open app sends its outbox
+// itself, in order: two senders would race), only the logged-in crew member's items (the sync's tag names them),
+// oldest first, each removed once the server took it. Anything else stops the round: an answer that must be
+// retried makes the browser try again later; a refusal stays for the app to show when it is opened.
+const OUTBOX_DB = "psc119-crew";
+const OUTBOX = "outbox";
+const SYNC_PREFIX = "outbox:";
+
+self.addEventListener("sync", (event) => {
+  if (!event.tag.startsWith(SYNC_PREFIX)) return;
+  event.waitUntil(outboxSend(event.tag.slice(SYNC_PREFIX.length)));
+});
+
+function outboxOpen() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(OUTBOX_DB, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore(OUTBOX, { keyPath: "key", autoIncrement: true });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+function outboxDo(db, mode, work) {
+  return new Promise((resolve, reject) => {
+    const transaction = db.transaction(OUTBOX, mode);
+    const request = work(transaction.objectStore(OUTBOX));
+    transaction.oncomplete = () => resolve(request.result);
+    transaction.onerror = () => reject(transaction.error);
+  });
+}
+
+async function appOpen() {
+  return (await self.clients.matchAll({ type: "window" })).length > 0;
+}
+
+// The cookie's token where the worker can read it (a login since the tap renews it), else the one kept with it.
+async function csrfToken(item) {
+  const fresh = self.cookieStore ? await self.cookieStore.get("csrftoken").catch(() => null) : null;
+  return (fresh && fresh.value) || item.csrf || "";
+}
+
+async function outboxSend(owner) {
+  if (await appOpen()) return;
+  const db = await outboxOpen();
+  try {
+    const items = (await outboxDo(db, "readonly", (store) => store.getAll())).filter((item) => item.owner === owner);
+    for (const item of items) {
+      if (await appOpen()) return; // opened meanwhile: the app takes over from here
+      const response = await fetch(item.url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": await csrfToken(item) },
+        body: JSON.stringify(item.body),
+      }); // offline again: the rejection makes the browser try the sync later
+      if (!response.ok) {
+        const retry = response.status >= 500 || response.status === 408 || response.status === 429;
+        if (retry) throw new Error(`the server answered ${response.status}: later`);
+        return; // refused (or logged out): the app shows it when opened
+      }
+      await outboxDo(db, "readwrite", (store) => store.delete(item.key));
+    }
+  } finally {
+    db.close();
+  }
+}
+
 // A tap on the "new assignment" notification brings the app to the front.
 self.addEventListener("notificationclick", (event) => {
   event.notification.close();
