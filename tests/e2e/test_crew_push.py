@@ -184,6 +184,26 @@ def _push_phone(browser, login_page, username: str):
     return context, page
 
 
+def _subscribed_with(push_service: PushServiceStandIn, context, page) -> dict[str, Any]:
+    """The phone subscribed with the stand-in, as the app hands it in each time it opens with notifications allowed.
+    Headless Chromium has no push service to subscribe with: the subscription it would give is the stand-in's."""
+    subscription = push_service.subscription()
+    context.add_init_script(
+        f"""(() => {{
+            const subscription = {json.dumps(subscription)};
+            const given = {{ endpoint: subscription.endpoint, toJSON: () => subscription, unsubscribe: async () => true }};
+            PushManager.prototype.getSubscription = async () => given;
+        }})();"""
+    )
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/v1/crew/push/") and r.request.method == "POST", timeout=10_000
+    ) as handed_in:
+        page.reload()
+    assert handed_in.value.status == 201, handed_in.value.text()
+    assert handed_in.value.request.post_data_json == subscription
+    return subscription
+
+
 def _to_background(page, front) -> None:
     """The app stays open behind another tab. Playwright tells every page that it has the focus; headless Chromium
     (no window to focus) otherwise never gives it, so without that the app is not in front."""
@@ -223,10 +243,18 @@ def test_a_job_pushed_while_the_app_is_in_front_shows_no_notification_the_open_a
     push.deliver(json.dumps(JOB))
     push.assert_none_shown_for(2.0)
 
-    # The same phone, the app now behind the other tab: the next job shows, so the first was delivered and passed.
-    _to_background(page, push.tab)
-    push.deliver(json.dumps({**JOB, "assignment": 4712}))
-    assert [n["tag"] for n in push.wait_shown()] == ["assignment-4712"]
+    # The same phone, the app now closed: the next job shows, so the worker was there and passed the first. The
+    # worker may still count the closing window among its clients for a moment: the push is sent again until then.
+    page.close()
+    shown: list[dict[str, Any]] = []
+    for _attempt in range(5):
+        push.deliver(json.dumps({**JOB, "assignment": 4712}))
+        try:
+            shown = push.wait_shown(timeout=2.0)
+        except AssertionError:
+            continue
+        break
+    assert [n["tag"] for n in shown] == ["assignment-4712"]
     context.close()
 
 
@@ -250,22 +278,7 @@ def test_a_call_sends_the_crew_phone_a_sealed_push_without_the_callers_details_a
 ):
     _unit, user = _crew("PSC-PU4")
     context, page = _push_phone(browser, login_page, user.username)
-    # Headless Chromium has no push service to subscribe with: the subscription it would give is the stand-in's,
-    # and the app hands it in as it does each time it opens with notifications allowed.
-    subscription = push_service.subscription()
-    context.add_init_script(
-        f"""(() => {{
-            const subscription = {json.dumps(subscription)};
-            const given = {{ endpoint: subscription.endpoint, toJSON: () => subscription, unsubscribe: async () => true }};
-            PushManager.prototype.getSubscription = async () => given;
-        }})();"""
-    )
-    with page.expect_response(
-        lambda r: r.url.endswith("/api/v1/crew/push/") and r.request.method == "POST", timeout=10_000
-    ) as handed_in:
-        page.reload()
-    assert handed_in.value.status == 201, handed_in.value.text()
-    assert handed_in.value.request.post_data_json == subscription
+    _subscribed_with(push_service, context, page)
     page.wait_for_selector("#link[data-state=online]", timeout=10_000)
 
     calltaker = stack.client(token_for(Role.CALL_TAKER))
@@ -315,17 +328,7 @@ def test_logging_out_withdraws_the_phones_subscription_before_the_session_ends(
 ):
     _unit, user = _crew("PSC-PU5")
     context, page = _push_phone(browser, login_page, user.username)
-    subscription = push_service.subscription()
-    context.add_init_script(
-        f"""(() => {{
-            const subscription = {json.dumps(subscription)};
-            const given = {{ endpoint: subscription.endpoint, toJSON: () => subscription, unsubscribe: async () => true }};
-            PushManager.prototype.getSubscription = async () => given;
-        }})();"""
-    )
-    with page.expect_response(lambda r: r.url.endswith("/api/v1/crew/push/"), timeout=10_000) as handed_in:
-        page.reload()
-    assert handed_in.value.status == 201
+    subscription = _subscribed_with(push_service, context, page)
     assert PushSubscription.objects.filter(user=user).exists()
 
     with page.expect_response(

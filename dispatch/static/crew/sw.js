@@ -140,13 +140,15 @@ async function csrfToken(item) {
   return (fresh && fresh.value) || item.csrf || "";
 }
 
+// While the app is open it sends its own outbox; the sync fails on purpose then, so that the browser tries it
+// again later, when the app may have been closed with something still waiting.
 async function outboxSend(owner) {
-  if (await appOpen()) return;
+  if (await appOpen()) throw new Error("the app is open: it sends its own outbox");
   const db = await outboxOpen();
   try {
     const items = (await outboxDo(db, "readonly", (store) => store.getAll())).filter((item) => item.owner === owner);
     for (const item of items) {
-      if (await appOpen()) return; // opened meanwhile: the app takes over from here
+      if (await appOpen()) throw new Error("the app was opened: it takes over from here");
       const response = await fetch(item.url, {
         method: "POST",
         credentials: "same-origin",
