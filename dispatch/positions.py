@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from channels.db import database_sync_to_async
+from django.db import DataError, IntegrityError
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -115,18 +116,21 @@ class PositionWriter:
             taken = self._take()
             try:
                 self._answer(taken, await _store([batch for batch, _ in taken]))
-            except Exception as exc:
+            except (IntegrityError, DataError) as exc:
                 if len(taken) == 1:
-                    log.warning("could not store a position batch", exc_info=True)
+                    log.warning("a position batch was refused by the database", exc_info=True)
                     self._answer(taken, exc)
                     continue
-                # Whatever the database refused, one batch must not cost the others: each goes alone.
+                # What the database refused is in one batch; it must not cost the others: each goes alone.
                 for one in taken:
                     try:
                         self._answer([one], await _store([one[0]]))
-                    except Exception as alone:  # the database is away: the phone hears it and keeps its fixes
-                        log.warning("could not store a position batch", exc_info=True)
+                    except Exception as alone:
+                        log.warning("a position batch was refused by the database", exc_info=True)
                         self._answer([one], alone)
+            except Exception as exc:  # the database is away: every phone hears it at once and keeps its fixes
+                log.warning("could not store %d position batches", len(taken), exc_info=True)
+                self._answer(taken, exc)
 
     @staticmethod
     def _answer(

@@ -280,3 +280,30 @@ def test_a_coordinate_out_of_range_is_named_once_where_it_is(token):
     assert refused["data"]["error"]["fields"] == {
         "positions": {"1": {"lon": "Must be a finite number between -180.0 and 180.0."}}
     }
+
+
+def test_a_database_that_is_away_fails_the_group_at_once_without_trying_each_batch(monkeypatch):
+    from django.db import OperationalError
+
+    tried: list[int] = []
+
+    def away(batches: list[services.PositionBatch], **kwargs: Any) -> list[int | None]:
+        tried.append(len(batches))
+        raise OperationalError("connection refused")  # as psycopg reports a server that is down
+
+    monkeypatch.setattr(services, "unit_positions_record_many", away)
+    units = UnitFactory.create_batch(3, location_at=None)
+    crews = [UserFactory(role=Role.CREW, unit=u) for u in units]
+    at = timezone.now() - timedelta(seconds=30)
+
+    async def scenario() -> list[Any]:
+        writer = positions.position_writer()
+        batches = [
+            services.PositionBatch(u.pk, [services.Position(-7.98, 112.6, at)], c)
+            for u, c in zip(units, crews, strict=True)
+        ]
+        return list(await asyncio.gather(*(writer.write(b) for b in batches), return_exceptions=True))
+
+    results = run(scenario)
+    assert tried == [3]  # one attempt for the group: an outage is not met once per phone
+    assert all(isinstance(r, OperationalError) for r in results), results
