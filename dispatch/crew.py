@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.templatetags.static import static
@@ -27,14 +28,14 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from geopy.distance import geodesic
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import PermissionDenied as ApiPermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Role, User
+from accounts.models import PushSubscription, Role, User
 from accounts.permissions import role_permission
 from audit.models import What
 from audit.views import read_record
@@ -287,12 +288,95 @@ class CrewHospitalsView(APIView):
         )
 
 
+# --- Web Push: the phone's subscription (dispatch/push.py sends) ---------------------------
+
+
+class KeysInput(serializers.Serializer):
+    p256dh = serializers.CharField(max_length=200)
+    auth = serializers.CharField(max_length=100)
+
+    def validate_p256dh(self, value: str) -> str:
+        if not push.p256dh_valid(value):
+            raise serializers.ValidationError("Not a P-256 public key (base64url, uncompressed).")
+        return value
+
+    def validate_auth(self, value: str) -> str:
+        if not push.auth_valid(value):
+            raise serializers.ValidationError("Not a 16-byte authentication secret (base64url).")
+        return value
+
+
+class SubscriptionInput(serializers.Serializer):
+    """What the browser's `PushSubscription.toJSON()` gives (`expirationTime` is ignored)."""
+
+    endpoint = serializers.URLField(max_length=1000)
+    keys = KeysInput()
+
+    def validate_endpoint(self, value: str) -> str:
+        if not push.endpoint_allowed(value):
+            raise serializers.ValidationError("Not a known push service.")
+        return value
+
+
+class EndpointInput(serializers.Serializer):
+    endpoint = serializers.URLField(max_length=1000)
+
+
+class PushSubscriptionView(APIView):
+    """This phone's subscription; the same endpoint again replaces it (a phone changes hands with its owner)."""
+
+    permission_classes = [role_permission(Role.CREW)]
+
+    @extend_schema(request=SubscriptionInput, responses={201: dict, 200: dict})
+    def post(self, request: Request) -> Response:
+        if not push.enabled():
+            return Response(
+                {"error": {"code": "push_off", "message": "Web Push is not configured.", "fields": {}}},
+                status=status.HTTP_409_CONFLICT,
+            )
+        body = SubscriptionInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        fields = {
+            "user": cast(User, request.user),
+            "p256dh": data["keys"]["p256dh"],
+            "auth": data["keys"]["auth"],
+        }
+        try:
+            with transaction.atomic():
+                _, created = PushSubscription.objects.update_or_create(
+                    endpoint=data["endpoint"], defaults=fields
+                )
+        except IntegrityError:  # the same phone twice at once: the other one wrote it
+            created = False
+        return Response(
+            {"endpoint": data["endpoint"]}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class PushWithdrawView(APIView):
+    """Forget this phone's subscription (logout); only the caller's own. A POST, like every change here: no
+    endpoint of the API deletes by DELETE (tests/security)."""
+
+    permission_classes = [role_permission(Role.CREW)]
+
+    @extend_schema(request=EndpointInput, responses={204: None})
+    def post(self, request: Request) -> Response:
+        body = EndpointInput(data=request.data)
+        body.is_valid(raise_exception=True)
+        PushSubscription.objects.filter(
+            endpoint=body.validated_data["endpoint"], user=cast(User, request.user)
+        ).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 urlpatterns = [
-    *push.urlpatterns,
     path("crew/", crew_app, name="crew"),
     path("crew/sw.js", service_worker, name="crew-sw"),
     path("crew/manifest.webmanifest", manifest, name="crew-manifest"),
     path("crew/jsi18n/", JavaScriptCatalog.as_view(packages=["dispatch"]), name="crew-jsi18n"),
     path("api/v1/crew/current/", CrewCurrentView.as_view(), name="crew-current"),
     path("api/v1/crew/hospitals/", CrewHospitalsView.as_view(), name="crew-hospitals"),
+    path("api/v1/crew/push/", PushSubscriptionView.as_view(), name="crew-push"),
+    path("api/v1/crew/push/withdraw/", PushWithdrawView.as_view(), name="crew-push-withdraw"),
 ]

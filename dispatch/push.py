@@ -1,7 +1,7 @@
 """Web Push for the crew's phones: a new job rings the phone even when the app is closed or the screen is off.
 
 The phone subscribes with its browser's push service (Google's, Mozilla's, Apple's) and hands the subscription
-in (POST /api/v1/crew/push/; POST …/push/withdraw/ at logout). When a unit is given a job, a Celery task sends each of its crew's subscriptions
+in (POST /api/v1/crew/push/; POST …/push/withdraw/ at logout: dispatch/crew.py). When a unit is given a job, a Celery task sends each of its crew's subscriptions
 a message encrypted for that browser alone (RFC 8291) and signed with the server's VAPID key (RFC 8292); the
 service worker shows it as a notification that opens the app. It carries the job's number, priority and
 kelurahan only: what the crew must see of the caller is read in the app, where the read is recorded.
@@ -20,22 +20,14 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.urls import path
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from accounts.models import PushSubscription, Role, User
-from accounts.permissions import role_permission
+from accounts.models import PushSubscription, Role
 from dispatch.models import Assignment, AssignmentStatus
 
 log = logging.getLogger(__name__)
@@ -139,94 +131,16 @@ def endpoint_allowed(url: str) -> bool:
     return any(host == allowed or host.endswith("." + allowed) for allowed in settings.WEBPUSH["PUSH_HOSTS"])
 
 
-# --- The phone's subscription ------------------------------------------------------------------
+def p256dh_valid(value: str) -> bool:
+    """A browser's public key as a subscription gives it: base64url of an uncompressed point of P-256."""
+    raw = _b64url_bytes(value)
+    return raw is not None and len(raw) == 65 and raw[0] == 4 and _on_p256(raw)
 
 
-class KeysInput(serializers.Serializer):
-    p256dh = serializers.CharField(max_length=200)
-    auth = serializers.CharField(max_length=100)
-
-    def validate_p256dh(self, value: str) -> str:
-        raw = _b64url_bytes(value)
-        if raw is None or len(raw) != 65 or raw[0] != 4 or not _on_p256(raw):
-            raise serializers.ValidationError("Not a P-256 public key (base64url, uncompressed).")
-        return value
-
-    def validate_auth(self, value: str) -> str:
-        raw = _b64url_bytes(value)
-        if raw is None or len(raw) != 16:
-            raise serializers.ValidationError("Not a 16-byte authentication secret (base64url).")
-        return value
-
-
-class SubscriptionInput(serializers.Serializer):
-    """What the browser's `PushSubscription.toJSON()` gives (`expirationTime` is ignored)."""
-
-    endpoint = serializers.URLField(max_length=1000)
-    keys = KeysInput()
-
-    def validate_endpoint(self, value: str) -> str:
-        if not endpoint_allowed(value):
-            raise serializers.ValidationError("Not a known push service.")
-        return value
-
-
-class EndpointInput(serializers.Serializer):
-    endpoint = serializers.URLField(max_length=1000)
-
-
-class PushSubscriptionView(APIView):
-    """This phone's subscription; the same endpoint again replaces it (a phone changes hands with its owner)."""
-
-    permission_classes = [role_permission(Role.CREW)]
-
-    @extend_schema(request=SubscriptionInput, responses={201: dict, 200: dict})
-    def post(self, request: Request) -> Response:
-        if not enabled():
-            return Response(
-                {"error": {"code": "push_off", "message": "Web Push is not configured.", "fields": {}}},
-                status=status.HTTP_409_CONFLICT,
-            )
-        body = SubscriptionInput(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
-        fields = {
-            "user": cast(User, request.user),
-            "p256dh": data["keys"]["p256dh"],
-            "auth": data["keys"]["auth"],
-        }
-        try:
-            with transaction.atomic():
-                _, created = PushSubscription.objects.update_or_create(
-                    endpoint=data["endpoint"], defaults=fields
-                )
-        except IntegrityError:  # the same phone twice at once: the other one wrote it
-            created = False
-        return Response(
-            {"endpoint": data["endpoint"]}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
-
-
-class PushWithdrawView(APIView):
-    """Forget this phone's subscription (logout); only the caller's own. A POST, like every change here: no
-    endpoint of the API deletes by DELETE (tests/security)."""
-
-    permission_classes = [role_permission(Role.CREW)]
-
-    @extend_schema(request=EndpointInput, responses={204: None})
-    def post(self, request: Request) -> Response:
-        body = EndpointInput(data=request.data)
-        body.is_valid(raise_exception=True)
-        PushSubscription.objects.filter(
-            endpoint=body.validated_data["endpoint"], user=cast(User, request.user)
-        ).delete()
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-urlpatterns = [
-    path("api/v1/crew/push/", PushSubscriptionView.as_view(), name="crew-push"),
-    path("api/v1/crew/push/withdraw/", PushWithdrawView.as_view(), name="crew-push-withdraw"),
-]
+def auth_valid(value: str) -> bool:
+    """A subscription's authentication secret: base64url of 16 bytes."""
+    raw = _b64url_bytes(value)
+    return raw is not None and len(raw) == 16
 
 
 # --- Sending -----------------------------------------------------------------------------------
