@@ -239,7 +239,11 @@ class _StreamConsumer(AsyncJsonWebsocketConsumer):
             except ReadNotRecorded:
                 await self.close(code=AUDIT_UNAVAILABLE)
                 return
-            await self.send_json({"type": "pong", "seq": self.last_seq, "at": _now(), "data": {}})
+            await self._reply("pong", {})
+
+    async def _reply(self, kind: str, data: dict[str, Any]) -> None:
+        """An answer to the client (not an event of the stream): it carries the stream's seq as it stands."""
+        await self.send_json({"type": kind, "seq": self.last_seq, "at": _now(), "data": data})
 
     async def event_batch(self, message: dict[str, Any]) -> None:
         """One transaction's events for this stream, in order; `prev` is the stream's seq before them."""
@@ -347,7 +351,10 @@ class UnitConsumer(_StreamConsumer):
 
     roles = (Role.CREW,)
     audit_as = "unit"
-    _answering: set[asyncio.Task[None]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._answering: set[asyncio.Task[None]] = set()  # the position batches not answered yet
 
     def allowed(self, user: Any) -> bool:
         return user.unit_id is not None
@@ -355,8 +362,6 @@ class UnitConsumer(_StreamConsumer):
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if self.group is not None and isinstance(content, dict) and content.get("type") == "positions":
             # Answered by a task of its own: events for the crew must not wait behind a write.
-            if not hasattr(self, "_answering"):
-                self._answering = set()
             if len(self._answering) >= MAX_POSITIONS_IN_FLIGHT:
                 ref = content.get("id") if _reference_valid(content.get("id")) else None
                 await self._positions_refused(ref, 429, error_body("too_many", "Wait for the answers first."))
@@ -393,24 +398,14 @@ class UnitConsumer(_StreamConsumer):
             await self._leave()
             await self.close(code=FORBIDDEN)
             return
-        await self.send_json(
-            {
-                "type": "positions.accepted",
-                "seq": self.last_seq,
-                "at": _now(),
-                "data": {"id": ref, "accepted": accepted},
-            }
-        )
+        await self._reply("positions.accepted", {"id": ref, "accepted": accepted})
 
     async def _positions_refused(self, ref: Any, status: int, body: dict[str, Any]) -> None:
         """The contract's error `body` and the HTTP status a POST would have had, for batch `ref`."""
-        answer = {"id": ref, "status": status, **body}
-        await self.send_json(
-            {"type": "positions.rejected", "seq": self.last_seq, "at": _now(), "data": answer}
-        )
+        await self._reply("positions.rejected", {"id": ref, "status": status, **body})
 
     async def disconnect(self, code: int) -> None:
-        for task in list(getattr(self, "_answering", ())):
+        for task in list(self._answering):
             task.cancel()
         await super().disconnect(code)
 
