@@ -79,11 +79,10 @@ class Seen:
 
 class ControlRoom:
     def __init__(self, base_url: str, ws_url: str, fixture: Fixture, args: argparse.Namespace) -> None:
-        import httpx
+        from bench.http import Http
 
         self.base_url, self.ws_url, self.fixture, self.args = base_url, ws_url, fixture, args
-        limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits)
+        self.http = Http(base_url, connections=128)
         self.seen = Seen(consoles=[{} for _ in range(args.consoles)])
         self.tasks: list[asyncio.Task[Any]] = []
         self.rng = random.Random(119)

@@ -138,11 +138,10 @@ class ConsoleTally:
 
 class Client:
     def __init__(self, base_url: str, ws_url: str, fixture: Fixture, meter: CpuMeter | None = None) -> None:
-        import httpx
+        from bench.http import Http
 
         self.base_url, self.ws_url, self.fixture, self.meter = base_url, ws_url, fixture, meter
-        limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-        self.http = httpx.AsyncClient(base_url=base_url, timeout=30.0, limits=limits)
+        self.http = Http(base_url, connections=256)
         self.load = Load()
         self.to_cancel: asyncio.Queue[int] = asyncio.Queue()
         self.tasks: list[asyncio.Task[Any]] = []
