@@ -6,7 +6,10 @@ postgres://postgres@127.0.0.1:5432/psc119_bench_stack: dropped, created and migr
 (b) latency from `POST /api/v1/calls/` to `assignment.created` on the crew's WebSocket, at a fixed call rate;
 (c) the highest sustained call rate (stepped up) at which no call is lost and p99 stays under 1 s;
 (d) unit positions accepted per second while a console WebSocket receives the fan-out, sent by POST or over
-    the crew's own WebSocket (--transports).
+    the crew's own WebSocket (--transports);
+(f) the floor under (c): the CPU that the stack's frameworks spend on the parts of one call's work that carry no
+    business logic at all (an authenticated request answered 400 before any write, a Celery task that finds
+    nothing to do), so that what a call costs can be set against what the stack cannot go below.
 
 The fleet is the Malang demo posts with --units ambulances, one crew phone (WebSocket) each. A crew that gets an
 assignment is taken off it again by a dispatcher's cancel (one request), so that units are free for the next
@@ -237,6 +240,55 @@ class Client:
             "pg_sessions_per_call": round(sessions / max(load.sent, 1), 2),
         }  # fmt: skip
 
+    async def floor(self, seconds: float, concurrency: int, env: dict[str, str]) -> dict[str, Any]:
+        """(f) CPU per authenticated request refused as invalid, and per Celery task that finds nothing to do."""
+        headers = self.auth(self.fixture.calltaker)
+        body = {"caller_phone": "081234567890", "complaint": "bench", "priority": 9}  # 400: priority
+        stop_at, answered, wrong = time.perf_counter() + seconds, [0], [0]
+
+        async def caller() -> None:
+            while time.perf_counter() < stop_at:
+                answer = await self.http.post("/api/v1/calls/", json=body, headers=headers)
+                answered[0] += 1
+                wrong[0] += answer.status_code != 400
+
+        cpu_before, client_before = self.meter.snapshot() if self.meter else None, time.process_time()
+        await asyncio.gather(*(caller() for _ in range(concurrency)))
+        request_cpu = CpuMeter.spent(cpu_before, self.meter.snapshot()) if self.meter and cpu_before else {}
+        request_cpu["bench client"] = time.process_time() - client_before
+        tasks = max(1, round(seconds * 100))
+        task_cpu = await asyncio.to_thread(self._floor_tasks, tasks, env)
+        per_request = {k: round(v * 1000 / max(answered[0], 1), 2) for k, v in request_cpu.items()}
+        per_task = {k: round(v * 1000 / tasks, 2) for k, v in task_cpu.items()}
+        # One call's work in (b) and (c): two requests (the POST, the cancel) and one task (the dispatch), on the
+        # server's side (the benchmark's own client is not the stack's cost).
+        server = {k: v for k, v in per_request.items() if k != "bench client"}
+        per_call = round(2 * sum(server.values()) + sum(per_task.values()), 1)
+        return {
+            "requests": answered[0], "unexpected_answers": wrong[0], "tasks": tasks,
+            "cpu_ms_per_request": per_request, "cpu_ms_per_task": per_task,
+            "cpu_ms_per_call_floor": per_call, "calls_per_s_ceiling_2_cores": round(2000 / per_call, 1),
+        }  # fmt: skip
+
+    def _floor_tasks(self, count: int, env: dict[str, str]) -> dict[str, float]:
+        """`count` serve_queue tasks with nothing waiting, sent to the stack's worker; CPU until the queue is empty
+        and the last has run."""
+        import redis
+        from celery import Celery
+
+        app = Celery(broker=env["CELERY_BROKER_URL"])
+        queue = env["CELERY_QUEUE"]
+        broker = redis.Redis.from_url(env["CELERY_BROKER_URL"])
+        before = self.meter.snapshot() if self.meter else None
+        results = [app.send_task("dispatch.tasks.serve_queue", queue=queue) for _ in range(count)]
+        deadline = time.perf_counter() + 120
+        while broker.llen(queue) and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the last ones taken off the queue finish
+        broker.close()
+        del results
+        return CpuMeter.spent(before, self.meter.snapshot()) if self.meter and before else {}
+
     async def settle(self, timeout: float = 30.0) -> None:
         """Wait until every unit is free again (the cancels have landed)."""
         headers = self.auth(self.fixture.dispatcher)
@@ -455,6 +507,8 @@ async def run_parts(stack: Any, fixture: Fixture, args: argparse.Namespace) -> d
                     break
             passing = [s["rate"] for s in steps if s["passed"]]
             out["c"] = {"steps": steps, "highest_passing_rate": max(passing) if passing else 0}
+        if "f" in args.parts:
+            out["f"] = await client.floor(args.floor_seconds, args.concurrency, stack.env)
         if "d" in args.parts:
             # Transports alternate within each batch size, so that each pair is measured back to back.
             out["d"] = [
@@ -494,6 +548,17 @@ def print_table(out: dict[str, Any], env: dict[str, Any]) -> None:
         print(
             f"{'(c) highest sustained rate, nothing lost, p99 < 1 s':<{width}}{c['highest_passing_rate']:>8g} calls/s{'≥ 100':>12}"
         )
+    if "f" in out:
+        f = out["f"]
+        for label, cpu in (("(f) floor: authenticated POST answered 400", f["cpu_ms_per_request"]),
+                           ("(f) floor: Celery task with nothing to do", f["cpu_ms_per_task"])):  # fmt: skip
+            print(f"{label:<{width}}{sum(cpu.values()):>13.2f} ms{'(CPU)':>12}")
+            detail = "    " + ", ".join(f"{k} {v}" for k, v in cpu.items())
+            print(detail)
+        label = "(f) server floor of one call (2 requests + 1 task), its ceiling"
+        print(
+            f"{label:<{width}}{f['cpu_ms_per_call_floor']:>13g} ms{f['calls_per_s_ceiling_2_cores']:>6g} calls/s"
+        )
     for d in out.get("d", []):
         transport = TRANSPORTS[d.get("transport", "http")]
         label = f"(d) positions accepted, batch {d['batch']}, {transport}, console connected"
@@ -505,7 +570,7 @@ def print_table(out: dict[str, Any], env: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench stack", description=__doc__)
-    parser.add_argument("--parts", default="bcd", help="which of b, c, d to run")
+    parser.add_argument("--parts", default="bcdf", help="which of b, c, d, f to run")
     parser.add_argument("--rate", type=float, default=10.0, help="(b) calls per second")
     parser.add_argument("--seconds", type=float, default=30.0, help="(b) how long")
     parser.add_argument(
@@ -513,7 +578,8 @@ def main(argv: list[str]) -> dict[str, Any]:
     )
     parser.add_argument("--step-seconds", type=float, default=10.0)
     parser.add_argument("--positions-seconds", type=float, default=15.0)
-    parser.add_argument("--concurrency", type=int, default=32, help="(d) crews posting at once")
+    parser.add_argument("--concurrency", type=int, default=32, help="(d), (f) requests in flight at once")
+    parser.add_argument("--floor-seconds", type=float, default=10.0, help="(f) how long")
     parser.add_argument("--batches", default="1,10,50", help="(d) positions per request, one run each")
     parser.add_argument("--transports", default="http,ws",
                         help="(d) how crews send positions: http (POST) and/or ws (their WebSocket), one run each")  # fmt: skip
