@@ -97,6 +97,8 @@ else:
     # its Django fixup closes the connection, and a pool with it, around every task, so a pool there only
     # doubled the sessions each task opens (its own plus the pool's minimum).
     _celery_process = Path(sys.argv[0]).name == "celery"
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
     if (pool_size := env.int("DATABASE_POOL_SIZE", default=16)) > 0 and not _celery_process:
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections; Django must not
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
