@@ -22,6 +22,14 @@ def available() -> list[str]:
     )
 
 
+def python_speed_ms() -> float:
+    """Milliseconds for `sum(range(10**6))`, best of five: how fast this machine runs Python today, so that runs
+    on different (shared, virtual) machines can be set side by side. A few hundred ms to take."""
+    import timeit
+
+    return round(min(timeit.repeat("sum(range(10**6))", number=1, repeat=5)) * 1000, 1)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run (default all): {', '.join(available())}")
@@ -29,6 +37,8 @@ def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
+    speed = python_speed_ms()
+    print(f"machine: {os.cpu_count()} CPUs, sum(range(10**6)) in {speed} ms", flush=True)
     for name in args.names or available():
         module = importlib.import_module(f"bench.bench_{name}")
         print(f"\n== {name} ==", flush=True)
@@ -40,6 +50,7 @@ def main() -> int:
                 "cpus": os.cpu_count(),
                 "python": platform.python_version(),
                 "platform": platform.platform(),
+                "python_speed_ms": speed,
             },
             "results": results,
         }
